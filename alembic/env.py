@@ -1,0 +1,72 @@
+"""Alembic environment: async engine from the service's own settings, one code path for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from app.config import SettingsError, load_settings
+from app.db import create_engine
+from app.models import Base
+
+config = context.config
+if config.config_file_name is not None and config.attributes.get("configure_logging", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+target_metadata = Base.metadata
+
+
+def _database_url() -> str:
+    url = config.attributes.get("database_url")
+    if url:
+        return url
+    try:
+        return load_settings().database_url
+    except SettingsError as exc:
+        raise SystemExit(f"Configuration error: {exc}") from None
+
+
+def _configure(connection: Connection | None = None, url: str | None = None) -> None:
+    dialect = connection.dialect.name if connection is not None else url.split(":", 1)[0]
+    context.configure(
+        connection=connection,
+        url=url,
+        target_metadata=target_metadata,
+        compare_type=True,
+        # SQLite cannot ALTER most things in place: Alembic rebuilds the table instead.
+        render_as_batch=dialect.startswith("sqlite"),
+        literal_binds=connection is None,
+        # Our SQLite connections emit BEGIN themselves (app.db), so a failed migration rolls back there too.
+        transactional_ddl=True,
+    )
+
+
+def run_migrations_offline() -> None:
+    _configure(url=_database_url())
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run_sync(connection: Connection) -> None:
+    _configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_migrations_online() -> None:
+    engine = create_engine(_database_url())
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run_sync)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    asyncio.run(run_migrations_online())

@@ -1,0 +1,31 @@
+"""FastAPI dependencies as `Annotated` aliases, so each route says in its signature what it needs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.config import Settings
+
+__all__ = ["EngineDep", "SessionDep", "SettingsDep"]
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _engine(request: Request) -> AsyncEngine:
+    return request.app.state.engine
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.session_factory() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+EngineDep = Annotated[AsyncEngine, Depends(_engine)]
+SessionDep = Annotated[AsyncSession, Depends(_session)]

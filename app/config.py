@@ -1,0 +1,171 @@
+"""Service settings: one pydantic-settings class, read from the environment and `.env`.
+
+Every variable is documented in `.env.example`. The settings refuse combinations that would trade real money
+unsafely (live/demo without OKX keys, live on SQLite) with one sentence that says what is missing.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Environment", "Settings", "SettingsError", "get_settings", "load_settings", "normalize_database_url", "sqlite_file_path"]
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./data/trading.db"
+
+PositiveDecimal = Annotated[Decimal, Field(gt=0)]
+Fraction = Annotated[Decimal, Field(gt=0, le=1)]
+
+
+class Environment(StrEnum):
+    SIM = "sim"
+    DEMO = "demo"
+    LIVE = "live"
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used; the message is one sentence for the operator."""
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URLs people write (`postgresql://…`, `sqlite:///…`) and pick the async driver for them."""
+    url = url.strip()
+    for prefix, async_prefix in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgresql+psycopg2://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(prefix):
+            return async_prefix + url[len(prefix) :]
+    return url
+
+
+def sqlite_file_path(database_url: str) -> Path | None:
+    """The file of a SQLite URL (None for PostgreSQL or an in-memory database)."""
+    if not database_url.startswith("sqlite"):
+        return None
+    _, _, path = database_url.partition(":///")
+    path = path.split("?", 1)[0]
+    if not path or path.startswith(":memory:"):
+        return None
+    return Path(path)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Environment = Environment.SIM
+    database_url: str = DEFAULT_SQLITE_URL
+
+    okx_api_key: SecretStr | None = None
+    okx_secret_key: SecretStr | None = None
+    okx_passphrase: SecretStr | None = None
+    # Override the exchange's addresses (defaults: OKX's hosts in live/demo, the in-process simulator in sim).
+    okx_rest_url: str | None = None
+    okx_ws_public_url: str | None = None
+    okx_ws_private_url: str | None = None
+
+    # Risk limits of the spec (ExecutionRiskControl's config), in base units / quote units / fractions.
+    risk_max_order_size: PositiveDecimal = Decimal("10")
+    risk_min_order_size: PositiveDecimal = Decimal("0.001")
+    risk_max_order_value: PositiveDecimal = Decimal("10000")
+    risk_max_price_deviation: Fraction = Decimal("0.05")
+    risk_max_daily_loss: Fraction = Decimal("0.1")
+    risk_max_position_value_pct: Fraction = Decimal("0.5")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalize_url(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+    @field_validator("okx_api_key", "okx_secret_key", "okx_passphrase", mode="before")
+    @classmethod
+    def _empty_secret_is_absent(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("okx_rest_url", "okx_ws_public_url", "okx_ws_private_url", mode="before")
+    @classmethod
+    def _empty_url_is_absent(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
+            raise ValueError("LOG_LEVEL must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG")
+        return level
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        if self.environment in (Environment.LIVE, Environment.DEMO):
+            missing = [
+                name
+                for name, value in (
+                    ("OKX_API_KEY", self.okx_api_key),
+                    ("OKX_SECRET_KEY", self.okx_secret_key),
+                    ("OKX_PASSPHRASE", self.okx_passphrase),
+                )
+                if value is None
+            ]
+            if missing:
+                names = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
+                raise ValueError(
+                    f"ENVIRONMENT={self.environment.value} needs OKX API credentials, "
+                    f"but {names} {'is' if len(missing) == 1 else 'are'} not set."
+                )
+        if self.environment is Environment.LIVE and self.is_sqlite:
+            raise ValueError(
+                "ENVIRONMENT=live needs a PostgreSQL DATABASE_URL; SQLite is only for sim and demo."
+            )
+        if self.risk_min_order_size > self.risk_max_order_size:
+            raise ValueError("RISK_MIN_ORDER_SIZE must not exceed RISK_MAX_ORDER_SIZE.")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def risk_config(self) -> dict[str, Decimal]:
+        """The risk limits under the spec's config keys (`max_order_size`, …)."""
+        prefix = "risk_"
+        return {
+            name[len(prefix) :]: getattr(self, name) for name in type(self).model_fields if name.startswith(prefix)
+        }
+
+
+
+def _first_sentence(error: ValidationError) -> str:
+    """Turn pydantic's report into the one sentence an operator needs."""
+    first = error.errors()[0]
+    message = str(first.get("msg", error))
+    message = message.removeprefix("Value error, ")
+    location = ".".join(str(part) for part in first.get("loc", ()))
+    if location:
+        message = f"{location.upper()}: {message}"
+    return message
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, raising `SettingsError` with one readable sentence."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_first_sentence(exc)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,66 @@
+"""The async engine and session factory: one code path for SQLite (aiosqlite) and PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.config import normalize_database_url, sqlite_file_path
+
+__all__ = ["create_engine", "create_session_factory", "ping", "session_scope"]
+
+
+def _prepare_sqlite(engine: AsyncEngine) -> None:
+    """Make SQLite behave like a real transactional database.
+
+    pysqlite/aiosqlite open transactions lazily and do not emit BEGIN themselves, which breaks SAVEPOINT and
+    lets a transaction span less than it should; SQLAlchemy's documented fix is to emit BEGIN ourselves.
+    WAL lets readers proceed while one writer writes; foreign keys are off in SQLite unless asked for.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
+    url = normalize_database_url(database_url)
+    if (path := sqlite_file_path(url)) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("postgresql"):
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 10)
+        kwargs.setdefault("pool_pre_ping", True)
+    engine = create_async_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        _prepare_sqlite(engine)
+    return engine
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    # Objects stay readable after commit: API responses are built from them once the unit of work is done.
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with factory() as session:
+        yield session
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """One round trip to the database; raises if it cannot be reached."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

@@ -1,0 +1,53 @@
+"""The ASGI application `app.main:app`: settings, database engine and routers, started and stopped in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api import health
+from app.config import Settings, SettingsError, get_settings
+from app.db import create_engine, create_session_factory
+
+__all__ = ["app", "create_app"]
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.session_factory = create_session_factory(engine)
+        log.info("service started", extra={"environment": settings.environment.value, "database": engine.url.render_as_string(hide_password=True)})
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Trading execution service",
+        version="0.1.0",
+        summary="Order execution for OKX: orders, fills, positions, risk and analytics.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.include_router(health.router)
+    return app
+
+
+def _create_default_app() -> FastAPI:
+    try:
+        return create_app()
+    except SettingsError as exc:
+        # Refuse to start with the one sentence that says what is missing, not a traceback.
+        raise SystemExit(f"Configuration error: {exc}") from None
+
+
+app = _create_default_app()
