@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate lock clean
+.PHONY: help install run test lint migrate lock clean
 
 help:  ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -28,6 +28,10 @@ run: install  ## Install, migrate the database, and serve on 127.0.0.1:$PORT (de
 
 test: install  ## Install and run the whole test suite (SQLite and PostgreSQL)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install  ## Check style with ruff
+	$(BIN)/ruff check app tests alembic
+	$(BIN)/ruff format --check app tests alembic
 
 migrate: install  ## Apply the migrations to DATABASE_URL
 	$(BIN)/python -m app migrate

@@ -15,7 +15,15 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Environment", "Settings", "SettingsError", "get_settings", "load_settings", "normalize_database_url", "sqlite_file_path"]
+__all__ = [
+    "Environment",
+    "Settings",
+    "SettingsError",
+    "get_settings",
+    "load_settings",
+    "normalize_database_url",
+    "sqlite_file_path",
+]
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./data/trading.db"
 
@@ -126,9 +134,7 @@ class Settings(BaseSettings):
                     f"but {names} {'is' if len(missing) == 1 else 'are'} not set."
                 )
         if self.environment is Environment.LIVE and self.is_sqlite:
-            raise ValueError(
-                "ENVIRONMENT=live needs a PostgreSQL DATABASE_URL; SQLite is only for sim and demo."
-            )
+            raise ValueError("ENVIRONMENT=live needs a PostgreSQL DATABASE_URL; SQLite is only for sim and demo.")
         if self.risk_min_order_size > self.risk_max_order_size:
             raise ValueError("RISK_MIN_ORDER_SIZE must not exceed RISK_MAX_ORDER_SIZE.")
         return self
@@ -141,10 +147,7 @@ class Settings(BaseSettings):
     def risk_config(self) -> dict[str, Decimal]:
         """The risk limits under the spec's config keys (`max_order_size`, …)."""
         prefix = "risk_"
-        return {
-            name[len(prefix) :]: getattr(self, name) for name in type(self).model_fields if name.startswith(prefix)
-        }
-
+        return {name[len(prefix) :]: getattr(self, name) for name in type(self).model_fields if name.startswith(prefix)}
 
 
 def _first_sentence(error: ValidationError) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event, text
@@ -10,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import normalize_database_url, sqlite_file_path
 
-__all__ = ["create_engine", "create_session_factory", "ping", "session_scope"]
+__all__ = ["create_engine", "create_session_factory", "ping"]
 
 
 def _prepare_sqlite(engine: AsyncEngine) -> None:
@@ -53,11 +52,6 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # Objects stay readable after commit: API responses are built from them once the unit of work is done.
     return async_sessionmaker(engine, expire_on_commit=False)
-
-
-async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    async with factory() as session:
-        yield session
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -25,7 +25,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.database_url)
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
-        log.info("service started", extra={"environment": settings.environment.value, "database": engine.url.render_as_string(hide_password=True)})
+        log.info(
+            "service started: environment=%s database=%s",
+            settings.environment.value,
+            engine.url.render_as_string(hide_password=True),
+        )
         try:
             yield
         finally:

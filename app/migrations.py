@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
+
+from alembic import command
 
 __all__ = ["alembic_config", "upgrade_to_head", "upgrade_to_head_async"]
 

@@ -1,7 +1,7 @@
 """Initial schema: orders, trades, positions, execution events, parent executions and API keys.
 
 Revision ID: 0001_initial_schema
-Revises: 
+Revises:
 Create Date: 2026-11-25 01:29:41.212407+00:00
 """
 

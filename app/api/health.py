@@ -36,4 +36,5 @@ async def ready(engine: EngineDep) -> JSONResponse:
     except Exception as exc:  # any driver error means "not ready"; its text says why
         checks["database"] = f"unreachable: {type(exc).__name__}: {exc}".strip()
     ok = all(value == "ok" for value in checks.values())
-    return JSONResponse(status_code=200 if ok else 503, content={"status": "ready" if ok else "not_ready", "checks": checks})
+    content = {"status": "ready" if ok else "not_ready", "checks": checks}
+    return JSONResponse(status_code=200 if ok else 503, content=content)

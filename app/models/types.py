@@ -22,7 +22,7 @@ __all__ = ["ExactDecimal", "JSONDocument", "UTCDateTime", "str_enum"]
 
 def to_decimal(value: Any) -> Decimal:
     """The one conversion of a bound value to `Decimal`: exact inputs only, finite only."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise TypeError(f"money values must be Decimal, int or str, not {type(value).__name__}: {value!r}")
     result = value if isinstance(value, Decimal) else Decimal(value)
     if not result.is_finite():

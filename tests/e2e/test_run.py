@@ -20,6 +20,7 @@ import pytest
 from app.config import Settings
 
 STARTUP_TIMEOUT_S = 30
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_port() -> int:
@@ -86,7 +87,7 @@ def test_python_m_app_migrates_and_serves_on_the_defaults(running_service: tuple
     [
         ([sys.executable, "-m", "app"], 2),
         ([sys.executable, "-c", "import app.main"], 1),
-        ([sys.executable, "-m", "alembic", "-c", str(Path(__file__).resolve().parents[2] / "alembic.ini"), "upgrade", "head"], 1),
+        ([sys.executable, "-m", "alembic", "-c", str(PROJECT_ROOT / "alembic.ini"), "upgrade", "head"], 1),
     ],
     ids=["python-m-app", "uvicorn-import", "alembic"],
 )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alembic import command
 from app.db import create_engine
 from app.migrations import alembic_config, upgrade_to_head_async
 from app.models import Base
