@@ -1,0 +1,343 @@
+"""`OKXClient`: signed OKX v5 REST over one pooled HTTP client, with rate limits, retries and clock sync.
+
+The rules that keep money safe live here, once:
+- Idempotent calls (GETs, cancels) are retried with exponential backoff and jitter on network errors, HTTP 5xx
+  and 50001/50013/50026.
+- Placing or amending is never re-sent after an ambiguous failure (lost response, timeout, 5xx, 50004): the
+  caller gets `OKXOutcomeUnknown` and reconciles by clOrdId. Every place/amend carries OKX's `expTime` header,
+  so OKX refuses it rather than executing it late.
+- 50011 (rate limited) and 50102 (timestamp expired, after a clock resync) mean "not processed" and are retried
+  for every call; a place/amend only while its `expTime` has not passed, and always with the same `expTime`.
+
+Transport: httpx's API on aiohttp's HTTP/1.1 stack (`httpx-aiohttp`); `benchmarks/okx_transport.py` measures why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+from httpx_aiohttp import AiohttpTransport
+from pydantic import SecretStr
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from app.services.okx.auth import OKXCredentials, iso_timestamp
+from app.services.okx.constants import LIVE_REST_URL, Path
+from app.services.okx.errors import (
+    OKXAPIError,
+    OKXAuthError,
+    OKXError,
+    OKXOutcomeUnknown,
+    OKXRateLimitError,
+    OKXServiceUnavailable,
+    OKXTimestampExpired,
+    OKXTransportError,
+    error_for_code,
+)
+from app.services.okx.ratelimit import RateLimiter
+
+__all__ = ["OKXClient", "RetryPolicy", "encode_query", "to_okx_json"]
+
+log = logging.getLogger(__name__)
+
+# Codes after which a place/amend may or may not have been carried out.
+OUTCOME_UNKNOWN_CODES = frozenset({"50004", "50001", "50013", "50026"})
+DEFAULT_EXP_TIME_WINDOW_S = 5.0
+TIME_SYNC_INTERVAL_S = 300.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff with jitter for requests that are safe to repeat."""
+
+    attempts: int = 4
+    base_delay_s: float = 0.2
+    max_delay_s: float = 5.0
+
+
+def _okx_value(value: Any) -> Any:
+    """OKX wants numbers as strings; Decimal in fixed-point (never `1E-8`)."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        raise TypeError(f"floats are not sent to OKX: {value!r}")
+    if isinstance(value, dict):
+        return {key: _okx_value(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list | tuple):
+        return [_okx_value(item) for item in value]
+    return value
+
+
+def to_okx_json(body: Any) -> str:
+    """Compact JSON with OKX's string numbers; None fields are left out."""
+    return json.dumps(_okx_value(body), separators=(",", ":"))
+
+
+def encode_query(params: dict[str, Any] | None) -> str:
+    """Query string as sent and signed; None and "" are treated as absent, as OKX does."""
+    if not params:
+        return ""
+    pairs = [(key, _okx_value(value)) for key, value in params.items() if value is not None and value != ""]
+    return urlencode(pairs, quote_via=quote, safe="")
+
+
+class OKXClient:
+    """One OKX account (or the simulator) over one `httpx.AsyncClient`; close it with `aclose()` or `async with`."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        secret_key: str | SecretStr | None = None,
+        passphrase: str | SecretStr | None = None,
+        base_url: str = LIVE_REST_URL,
+        demo: bool = False,
+        *,
+        timeout_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rate_limiter: RateLimiter | None = None,
+        retry_policy: RetryPolicy = RetryPolicy(),
+        clock: Callable[[], float] = time.time,
+        exp_time_window_s: float = DEFAULT_EXP_TIME_WINDOW_S,
+        time_sync_interval_s: float = TIME_SYNC_INTERVAL_S,
+    ) -> None:
+        from app.services.okx.account import OKXAccount
+        from app.services.okx.market import OKXMarket, OKXPublic
+        from app.services.okx.trade import OKXTrade
+
+        self.credentials = (
+            OKXCredentials.of(api_key, secret_key, passphrase)
+            if api_key and secret_key is not None and passphrase is not None
+            else None
+        )
+        self.base_url = base_url.rstrip("/")
+        self.demo = demo
+        self.retry_policy = retry_policy
+        self.exp_time_window_s = exp_time_window_s
+        self.time_sync_interval_s = time_sync_interval_s
+        self._clock = clock
+        self._limiter = rate_limiter or RateLimiter()
+        self._offset_s = 0.0
+        self._synced_at: float | None = None
+        self._sync_lock = asyncio.Lock()
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+            transport=transport or AiohttpTransport(limits=httpx.Limits(max_connections=64)),
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
+        self.trade = OKXTrade(self)
+        self.account = OKXAccount(self)
+        self.market = OKXMarket(self)
+        self.public = OKXPublic(self)
+
+    def __repr__(self) -> str:
+        return f"OKXClient(base_url={self.base_url!r}, demo={self.demo}, credentials={self.credentials!r})"
+
+    async def __aenter__(self) -> OKXClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- time -------------------------------------------------------------------------------------------------
+
+    @property
+    def clock_offset_s(self) -> float:
+        """OKX's clock minus ours, as last measured."""
+        return self._offset_s
+
+    def now_s(self) -> float:
+        """Current time on OKX's clock (ours corrected by the measured offset)."""
+        return self._clock() + self._offset_s
+
+    def now_ms(self) -> int:
+        return int(self.now_s() * 1000)
+
+    def new_exp_time_ms(self, window_s: float | None = None) -> int:
+        """The `expTime` for a place/amend sent now: OKX refuses the request once this moment has passed."""
+        return int((self.now_s() + (self.exp_time_window_s if window_s is None else window_s)) * 1000)
+
+    async def sync_time(self) -> float:
+        """Measure the offset to OKX's clock from /public/time (half the round trip corrects for latency)."""
+        started = self._clock()
+        data = await self.request("GET", Path.TIME, auth=False)
+        finished = self._clock()
+        server_s = int(data[0]["ts"]) / 1000
+        self._offset_s = server_s - (started + finished) / 2
+        self._synced_at = finished
+        return self._offset_s
+
+    async def _ensure_time_synced(self) -> None:
+        if self._synced_at is not None and self._clock() - self._synced_at < self.time_sync_interval_s:
+            return
+        async with self._sync_lock:
+            if self._synced_at is not None and self._clock() - self._synced_at < self.time_sync_interval_s:
+                return
+            try:
+                await self.sync_time()
+            except OKXError as exc:
+                # Sign with the last known offset; a real skew shows up as 50102, which resyncs and retries.
+                log.warning("OKX time sync failed, keeping offset %.3f s: %s", self._offset_s, exc)
+                self._synced_at = self._clock()
+
+    # --- requests ---------------------------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | list[dict[str, Any]] | None = None,
+        auth: bool = True,
+        idempotent: bool | None = None,
+        exp_time_ms: int | None = None,
+        client_order_id: str | None = None,
+    ) -> list[Any]:
+        """Send one OKX request and return its `data` list.
+
+        `code` "1"/"2" answers (batch items with their own sCode) are returned for the caller to read per item;
+        any other non-zero code raises the matching `OKXAPIError`. `idempotent` defaults to True for GET.
+        """
+        method = method.upper()
+        safe_to_repeat = method == "GET" if idempotent is None else idempotent
+
+        def should_retry(exc: BaseException) -> bool:
+            if exp_time_ms is not None and self.now_ms() >= exp_time_ms:
+                return False  # OKX would refuse it now; the caller learns it was not placed
+            if isinstance(exc, OKXRateLimitError | OKXTimestampExpired):
+                return True  # refused before processing: repeating is safe
+            return safe_to_repeat and isinstance(exc, OKXTransportError | OKXServiceUnavailable)
+
+        policy = self.retry_policy
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(policy.attempts),
+            wait=wait_exponential_jitter(
+                multiplier=policy.base_delay_s, max=policy.max_delay_s, jitter=policy.base_delay_s
+            ),
+            retry=retry_if_exception(should_retry),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._send_once(
+                    method,
+                    path,
+                    params=params,
+                    body=body,
+                    auth=auth,
+                    safe_to_repeat=safe_to_repeat,
+                    exp_time_ms=exp_time_ms,
+                    client_order_id=client_order_id,
+                )
+        raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
+
+    async def _send_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None,
+        body: dict[str, Any] | list[dict[str, Any]] | None,
+        auth: bool,
+        safe_to_repeat: bool,
+        exp_time_ms: int | None,
+        client_order_id: str | None,
+    ) -> list[Any]:
+        query = encode_query(params)
+        content = to_okx_json(body) if body is not None else ""
+        items: Iterable[dict[str, Any]] = body if isinstance(body, list) else [body or params or {}]
+        await self._limiter.acquire(method, path, items)
+
+        request = self._http.build_request(method, path + (f"?{query}" if query else ""), content=content or None)
+        if auth:
+            if self.credentials is None:
+                raise OKXAuthError(f"{path} needs OKX API credentials, and this client has none", code=None)
+            await self._ensure_time_synced()
+            request_path = request.url.raw_path.decode("ascii")  # exactly what goes on the wire
+            timestamp = iso_timestamp(self.now_s())
+            request.headers.update(self.credentials.rest_headers(timestamp, method, request_path, content))
+        if self.demo:
+            request.headers["x-simulated-trading"] = "1"
+        if exp_time_ms is not None:
+            request.headers["expTime"] = str(exp_time_ms)
+
+        started = time.perf_counter()
+        try:
+            response = await self._http.send(request)
+        except httpx.TransportError as exc:
+            detail = f"{method} {path}: no answer ({type(exc).__name__}: {exc})"
+            if safe_to_repeat:
+                raise OKXTransportError(detail) from exc
+            raise OKXOutcomeUnknown(detail, client_order_id=client_order_id, exp_time_ms=exp_time_ms) from exc
+        log.debug(
+            "OKX %s %s -> %s in %.1f ms", method, path, response.status_code, (time.perf_counter() - started) * 1e3
+        )
+        return self._read(response, method, path, safe_to_repeat, exp_time_ms, client_order_id)
+
+    def _read(
+        self,
+        response: httpx.Response,
+        method: str,
+        path: str,
+        safe_to_repeat: bool,
+        exp_time_ms: int | None,
+        client_order_id: str | None,
+    ) -> list[Any]:
+        status = response.status_code
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict) or "code" not in payload:
+            detail = f"{method} {path}: HTTP {status} without an OKX envelope"
+            if status == 429:
+                raise OKXRateLimitError(detail, code="50011", http_status=status)
+            if not safe_to_repeat and (status >= 500 or status in (408,)):
+                raise OKXOutcomeUnknown(
+                    detail, http_status=status, client_order_id=client_order_id, exp_time_ms=exp_time_ms
+                )
+            if status >= 500:
+                raise OKXServiceUnavailable(detail, http_status=status)
+            raise OKXTransportError(detail, http_status=status)
+
+        code = str(payload["code"])
+        data = payload.get("data") or []
+        if code == "0":
+            return data
+        if code in ("1", "2") and data and all(isinstance(item, dict) and "sCode" in item for item in data):
+            return data  # per-item results: the caller reads each sCode
+        message = str(payload.get("msg") or "")
+        if not safe_to_repeat and (code in OUTCOME_UNKNOWN_CODES or status >= 500):
+            raise OKXOutcomeUnknown(
+                f"{method} {path}: {message or 'outcome unknown'}",
+                code=code,
+                http_status=status,
+                client_order_id=client_order_id,
+                exp_time_ms=exp_time_ms,
+            )
+        error = error_for_code(code, message, http_status=status)
+        if isinstance(error, OKXTimestampExpired):
+            self._synced_at = None  # resync before the retry
+        raise error
+
+    @staticmethod
+    def item_error(item: dict[str, Any]) -> OKXAPIError | None:
+        """The error of one batch item (`sCode` != "0"), or None when it was accepted."""
+        code = str(item.get("sCode", "0"))
+        return None if code == "0" else error_for_code(code, str(item.get("sMsg") or ""))

@@ -1,0 +1,49 @@
+"""Client-side rate limits keyed the way OKX keys them, so requests wait here instead of earning 50011.
+
+One `aiolimiter.AsyncLimiter` (a leaky bucket) per (endpoint, key value): order placement per instrument, instruments
+per instType, everything else per endpoint, plus the account-wide cap on new and amended orders.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from aiolimiter import AsyncLimiter
+
+from app.services.okx.constants import ENDPOINT_LIMITS, ORDER_RATE_CAP, ORDER_RATE_CAPPED_PATHS, LimitKey, RateLimit
+
+__all__ = ["RateLimiter"]
+
+
+class RateLimiter:
+    def __init__(self, *, enabled: bool = True, limits: dict[tuple[str, str], RateLimit] | None = None) -> None:
+        self.enabled = enabled
+        self._limits = ENDPOINT_LIMITS if limits is None else limits
+        self._buckets: dict[tuple[str, str, str], AsyncLimiter] = {}
+
+    def _bucket(self, name: tuple[str, str, str], limit: RateLimit) -> AsyncLimiter:
+        bucket = self._buckets.get(name)
+        if bucket is None:
+            bucket = self._buckets[name] = AsyncLimiter(limit.requests, limit.period_s)
+        return bucket
+
+    @staticmethod
+    def _key_values(limit: RateLimit, items: list[dict[str, str]]) -> Counter[str]:
+        """How much each key value (e.g. each instId) uses: one per request, or one per item for batches."""
+        if limit.key is LimitKey.ENDPOINT:
+            return Counter({"": len(items) if limit.per_item else 1})
+        values = [str(item.get(limit.key.value, "")) for item in items]
+        return Counter(values) if limit.per_item else Counter({values[0] if values else "": 1})
+
+    async def acquire(self, method: str, path: str, items: Iterable[dict[str, str]]) -> None:
+        """Wait until the request described by (method, path, its params or body items) may be sent."""
+        if not self.enabled:
+            return
+        item_list = list(items) or [{}]
+        limit = self._limits.get((method, path))
+        if limit is not None:
+            for value, amount in self._key_values(limit, item_list).items():
+                await self._bucket((method, path, value), limit).acquire(amount)
+        if method == "POST" and path in ORDER_RATE_CAPPED_PATHS:
+            await self._bucket(("POST", "order-rate-cap", ""), ORDER_RATE_CAP).acquire(len(item_list))

@@ -1,0 +1,264 @@
+"""`OKXWebSocket`: one OKX v5 WebSocket (public or private) that stays connected.
+
+It logs in (private), subscribes, keeps the connection alive with text `ping` well inside OKX's 30 s idle cut,
+and when the connection drops it reconnects with exponential backoff and jitter, logs in again and restores every
+subscription. Consumers read events with `async for event in ws` (or pass `on_event`): `WSPush` for channel data
+and `WSConnected` once the subscriptions are active again, with `reconnected=True` after a drop, so that the order
+tracker knows to fill the gap by REST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from app.services.okx.auth import OKXCredentials
+from app.services.okx.errors import OKXAuthError, OKXError
+
+__all__ = ["OKXWebSocket", "WSConnected", "WSError", "WSEvent", "WSPush"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WSPush:
+    """Data pushed on a channel: `arg` names the subscription, `data` holds OKX's objects."""
+
+    channel: str
+    arg: dict[str, Any]
+    data: list[dict[str, Any]]
+    action: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class WSConnected:
+    """Logged in and every subscription acknowledged; `reconnected` after a dropped connection."""
+
+    reconnected: bool
+    connection_number: int
+
+
+@dataclass(frozen=True)
+class WSError:
+    """An `error` event from OKX (bad subscription, login failure, …) that did not end the connection."""
+
+    code: str
+    message: str
+
+
+WSEvent = WSPush | WSConnected | WSError
+
+
+class _ConnectionLost(Exception):
+    pass
+
+
+def _key(arg: dict[str, Any]) -> str:
+    return json.dumps(arg, sort_keys=True, separators=(",", ":"))
+
+
+class OKXWebSocket:
+    def __init__(
+        self,
+        url: str,
+        *,
+        credentials: OKXCredentials | None = None,
+        clock: Callable[[], float] = time.time,
+        ping_interval_s: float = 20.0,
+        pong_timeout_s: float = 10.0,
+        handshake_timeout_s: float = 10.0,
+        reconnect_base_s: float = 0.5,
+        reconnect_max_s: float = 30.0,
+        on_event: Callable[[WSEvent], Awaitable[None]] | None = None,
+    ) -> None:
+        self.url = url
+        self.credentials = credentials
+        self.ping_interval_s = ping_interval_s
+        self.pong_timeout_s = pong_timeout_s
+        self.handshake_timeout_s = handshake_timeout_s
+        self.reconnect_base_s = reconnect_base_s
+        self.reconnect_max_s = reconnect_max_s
+        self._clock = clock
+        self._on_event = on_event
+        self._subscriptions: dict[str, dict[str, Any]] = {}
+        self._events: asyncio.Queue[WSEvent] = asyncio.Queue()
+        self._connection: ClientConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.connected = asyncio.Event()
+        self.connections = 0
+        self.reconnects = 0
+        self.last_message_at: float | None = None
+
+    def __repr__(self) -> str:
+        private, connected = self.credentials is not None, self.connected.is_set()
+        return f"OKXWebSocket(url={self.url!r}, private={private}, connected={connected})"
+
+    # --- lifecycle ----------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._closing = False
+            self._task = asyncio.create_task(self._run(), name=f"okx-ws {self.url}")
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.connected.clear()
+
+    async def __aenter__(self) -> OKXWebSocket:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    def __aiter__(self) -> AsyncIterator[WSEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[WSEvent]:
+        while True:
+            yield await self._events.get()
+
+    async def next_event(self, timeout_s: float | None = None) -> WSEvent:
+        return await asyncio.wait_for(self._events.get(), timeout_s)
+
+    # --- subscriptions ------------------------------------------------------------------------------------
+
+    @property
+    def subscriptions(self) -> list[dict[str, Any]]:
+        return list(self._subscriptions.values())
+
+    async def subscribe(self, *args: dict[str, Any]) -> None:
+        """Subscribe now if connected, and again after every reconnect."""
+        new = [arg for arg in args if _key(arg) not in self._subscriptions]
+        for arg in new:
+            self._subscriptions[_key(arg)] = arg
+        if new and self._connection is not None and self.connected.is_set():
+            await self._send({"op": "subscribe", "args": new})
+
+    async def unsubscribe(self, *args: dict[str, Any]) -> None:
+        gone = [self._subscriptions.pop(_key(arg)) for arg in args if _key(arg) in self._subscriptions]
+        if gone and self._connection is not None and self.connected.is_set():
+            await self._send({"op": "unsubscribe", "args": gone})
+
+    # --- connection loop ----------------------------------------------------------------------------------
+
+    def _backoff_s(self, attempt: int) -> float:
+        """Full-jitter exponential backoff: spreads reconnects of many clients after an exchange outage."""
+        return random.uniform(self.reconnect_base_s / 2, min(self.reconnect_max_s, self.reconnect_base_s * 2**attempt))
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._closing:
+            try:
+                async with websockets.connect(
+                    self.url, ping_interval=None, open_timeout=self.handshake_timeout_s, max_size=2**23
+                ) as connection:
+                    self._connection = connection
+                    await self._handshake(connection)
+                    failures = 0
+                    await self._read(connection)
+            except asyncio.CancelledError:
+                raise
+            except (OSError, TimeoutError, websockets.WebSocketException, _ConnectionLost, OKXError) as exc:
+                # Login failures were queued as WSError when OKX answered; here they only cost a backoff.
+                log.warning("OKX WebSocket %s lost: %s: %s", self.url, type(exc).__name__, exc)
+            finally:
+                self._connection = None
+                self.connected.clear()
+            if self._closing:
+                return
+            await asyncio.sleep(self._backoff_s(failures))
+            failures += 1
+
+    async def _handshake(self, connection: ClientConnection) -> None:
+        """Log in (private) and subscribe, waiting for OKX's answers; pushes that arrive meanwhile are kept."""
+        if self.credentials is not None:
+            await self._send({"op": "login", "args": [self.credentials.ws_login_args(int(self._clock()))]})
+            reply = await self._await_reply(connection, ("login", "error"))
+            if reply.get("event") == "error" or str(reply.get("code", "0")) != "0":
+                raise OKXAuthError(str(reply.get("msg") or "login failed"), code=str(reply.get("code", "")))
+        if self._subscriptions:
+            await self._send({"op": "subscribe", "args": list(self._subscriptions.values())})
+            # One answer per argument: an ack, or an error event (already queued as a WSError) for a bad one.
+            for _ in range(len(self._subscriptions)):
+                await self._await_reply(connection, ("subscribe", "error"))
+        self.connections += 1
+        reconnected = self.connections > 1
+        if reconnected:
+            self.reconnects += 1
+        self.connected.set()
+        await self._emit(WSConnected(reconnected=reconnected, connection_number=self.connections))
+
+    async def _await_reply(self, connection: ClientConnection, events: tuple[str, ...]) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.handshake_timeout_s
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise _ConnectionLost(f"no {'/'.join(events)} answer within {self.handshake_timeout_s:g} s")
+            message = await self._dispatch(await asyncio.wait_for(connection.recv(), remaining))
+            if message is not None and message.get("event") in events:
+                return message
+
+    async def _read(self, connection: ClientConnection) -> None:
+        while True:
+            try:
+                raw = await asyncio.wait_for(connection.recv(), self.ping_interval_s)
+            except TimeoutError:
+                # Quiet for a while: prove the link is alive before OKX (or a middlebox) cuts it.
+                await connection.send("ping")
+                try:
+                    raw = await asyncio.wait_for(connection.recv(), self.pong_timeout_s)
+                except TimeoutError as exc:
+                    raise _ConnectionLost(f"no pong within {self.pong_timeout_s:g} s") from exc
+            await self._dispatch(raw)
+
+    async def _dispatch(self, raw: str | bytes) -> dict[str, Any] | None:
+        """Queue pushes and errors; return event messages (login/subscribe answers) to the caller."""
+        self.last_message_at = self._clock()
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        if text == "pong":
+            return None
+        try:
+            message = json.loads(text)
+        except ValueError:
+            log.warning("OKX WebSocket sent a non-JSON frame: %.200s", text)
+            return None
+        if "data" in message and "arg" in message:
+            arg = message["arg"]
+            await self._emit(WSPush(arg.get("channel", ""), arg, message["data"], message.get("action"), message))
+            return None
+        if message.get("event") == "error":
+            await self._emit(WSError(str(message.get("code", "")), str(message.get("msg", ""))))
+        return message
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if self._connection is None:
+            raise _ConnectionLost("not connected")
+        await self._connection.send(json.dumps(message, separators=(",", ":")))
+
+    async def _emit(self, event: WSEvent) -> None:
+        if self._on_event is not None:
+            await self._on_event(event)
+        else:
+            self._events.put_nowait(event)
