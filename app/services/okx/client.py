@@ -32,7 +32,6 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from app.services.okx.auth import OKXCredentials, iso_timestamp
 from app.services.okx.constants import LIVE_REST_URL, Path
 from app.services.okx.errors import (
-    OKXAPIError,
     OKXAuthError,
     OKXError,
     OKXOutcomeUnknown,
@@ -335,9 +334,3 @@ class OKXClient:
         if isinstance(error, OKXTimestampExpired):
             self._synced_at = None  # resync before the retry
         raise error
-
-    @staticmethod
-    def item_error(item: dict[str, Any]) -> OKXAPIError | None:
-        """The error of one batch item (`sCode` != "0"), or None when it was accepted."""
-        code = str(item.get("sCode", "0"))
-        return None if code == "0" else error_for_code(code, str(item.get("sMsg") or ""))

@@ -197,16 +197,21 @@ class OKXWebSocket:
             reply = await self._await_reply(connection, ("login", "error"))
             if reply.get("event") == "error" or str(reply.get("code", "0")) != "0":
                 raise OKXAuthError(str(reply.get("msg") or "login failed"), code=str(reply.get("code", "")))
-        if self._subscriptions:
-            await self._send({"op": "subscribe", "args": list(self._subscriptions.values())})
+        sent = dict(self._subscriptions)
+        if sent:
+            await self._send({"op": "subscribe", "args": list(sent.values())})
             # One answer per argument: an ack, or an error event (already queued as a WSError) for a bad one.
-            for _ in range(len(self._subscriptions)):
+            for _ in range(len(sent)):
                 await self._await_reply(connection, ("subscribe", "error"))
         self.connections += 1
         reconnected = self.connections > 1
         if reconnected:
             self.reconnects += 1
         self.connected.set()
+        # Subscriptions added while the handshake ran were only recorded: send them now.
+        late = [arg for key, arg in self._subscriptions.items() if key not in sent]
+        if late:
+            await self._send({"op": "subscribe", "args": late})
         await self._emit(WSConnected(reconnected=reconnected, connection_number=self.connections))
 
     async def _await_reply(self, connection: ClientConnection, events: tuple[str, ...]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ class FakeOKX:
     logins: int = 0
     pings: int = 0
     subscribed: list[dict[str, Any]] = field(default_factory=list)
+    unsubscribed: list[dict[str, Any]] = field(default_factory=list)
     connections: list[ServerConnection] = field(default_factory=list)
     answer_pings: bool = True
     server: Server | None = None
@@ -56,6 +57,10 @@ class FakeOKX:
                     continue
                 self.logins += 1
                 await connection.send(json.dumps({"event": "login", "code": "0", "msg": "", "connId": "c1"}))
+            elif message["op"] == "unsubscribe":
+                for arg in message["args"]:
+                    self.unsubscribed.append(arg)
+                    await connection.send(json.dumps({"event": "unsubscribe", "arg": arg, "connId": "c1"}))
             elif message["op"] == "subscribe":
                 for arg in message["args"]:
                     self.subscribed.append(arg)
@@ -210,3 +215,42 @@ async def test_secrets_stay_out_of_reprs(fake_okx: FakeOKX) -> None:
     for text in (repr(ws), repr(CREDENTIALS), str(CREDENTIALS)):
         assert "ws-secret-XYZ" not in text
         assert "ws-pass-XYZ" not in text
+
+
+async def test_async_iteration_and_unsubscribe(fake_okx: FakeOKX) -> None:
+    async with _client(fake_okx.url) as ws:
+        await ws.subscribe(ORDERS_ARG, ACCOUNT_ARG)
+        seen: list[object] = []
+        async for event in ws:
+            seen.append(event)
+            if isinstance(event, WSConnected):
+                await ws.unsubscribe(ACCOUNT_ARG)
+                await fake_okx.push_order("canceled")
+            if isinstance(event, WSPush):
+                break
+        for _ in range(100):
+            if fake_okx.unsubscribed:
+                break
+            await asyncio.sleep(0.01)
+
+    assert fake_okx.unsubscribed == [ACCOUNT_ARG]
+    assert ws.subscriptions == [ORDERS_ARG]  # what a reconnect would restore
+    assert isinstance(seen[-1], WSPush) and seen[-1].data[0]["state"] == "canceled"
+
+
+async def test_callback_interface(fake_okx: FakeOKX) -> None:
+    received: list[object] = []
+    pushed = asyncio.Event()
+
+    async def on_event(event: object) -> None:
+        received.append(event)
+        if isinstance(event, WSPush):
+            pushed.set()
+
+    async with _client(fake_okx.url, on_event=on_event) as ws:
+        await ws.subscribe(ORDERS_ARG)
+        await asyncio.wait_for(ws.connected.wait(), 5)
+        await fake_okx.push_order("partially_filled")
+        await asyncio.wait_for(pushed.wait(), 5)
+
+    assert [type(event).__name__ for event in received] == ["WSConnected", "WSPush"]

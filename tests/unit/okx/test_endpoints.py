@@ -388,3 +388,25 @@ async def test_cancel_all_after(okx: OKXClient, okx_mock: respx.MockRouter) -> N
     with pytest.raises(OKXParameterError):
         await okx.trade.cancel_all_after(5)
     assert route.call_count == 1
+
+
+async def test_the_spec_wiring_works_as_written(okx_mock: respx.MockRouter, clock: FakeClock) -> None:
+    """`okx_client.trade = OKXTrade(okx_client)` from the spec's usage sample."""
+    from app.services.okx.trade import OKXTrade
+
+    route = okx_mock.post("/api/v5/trade/order").mock(return_value=ok(PLACE_ORDER_OK))
+    okx_client = OKXClient(
+        api_key="...",
+        secret_key="...",
+        passphrase="...",
+        base_url="https://okx.test",
+        transport=httpx.MockTransport(okx_mock.async_handler),
+        clock=clock,
+    )
+    okx_client.trade = OKXTrade(okx_client)
+
+    ack = await okx_client.trade.place_order(LIMIT_BUY)
+    await okx_client.aclose()
+
+    assert ack.ok and route.call_count == 1
+    assert okx_client._http.is_closed  # noqa: SLF001 - closed cleanly
