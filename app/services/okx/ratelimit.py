@@ -1,4 +1,5 @@
-"""Client-side rate limits keyed the way OKX keys them, so requests wait here instead of earning 50011.
+"""Rate limits keyed the way OKX keys them, so the client waits instead of earning 50011
+(`acquire`) and the simulator refuses like OKX (`try_acquire`).
 
 One `aiolimiter.AsyncLimiter` (a leaky bucket) per (endpoint, key value): order placement per instrument, instruments
 per instType, everything else per endpoint, plus the account-wide cap on new and amended orders.
@@ -36,14 +37,30 @@ class RateLimiter:
         values = [str(item.get(limit.key.value, "")) for item in items]
         return Counter(values) if limit.per_item else Counter({values[0] if values else "": 1})
 
+    def _needs(self, method: str, path: str, item_list: list[dict[str, str]]) -> list[tuple[AsyncLimiter, int]]:
+        needs = []
+        limit = self._limits.get((method, path))
+        if limit is not None:
+            for value, amount in self._key_values(limit, item_list).items():
+                needs.append((self._bucket((method, path, value), limit), amount))
+        if method == "POST" and path in ORDER_RATE_CAPPED_PATHS:
+            needs.append((self._bucket(("POST", "order-rate-cap", ""), ORDER_RATE_CAP), len(item_list)))
+        return needs
+
+    async def try_acquire(self, method: str, path: str, items: Iterable[dict[str, str]]) -> bool:
+        """Take the capacity now if every bucket has it, else take nothing and return False (an exchange's 50011)."""
+        if not self.enabled:
+            return True
+        needs = self._needs(method, path, list(items) or [{}])
+        if not all(bucket.has_capacity(amount) for bucket, amount in needs):
+            return False
+        for bucket, amount in needs:
+            await bucket.acquire(amount)  # has capacity: returns at once
+        return True
+
     async def acquire(self, method: str, path: str, items: Iterable[dict[str, str]]) -> None:
         """Wait until the request described by (method, path, its params or body items) may be sent."""
         if not self.enabled:
             return
-        item_list = list(items) or [{}]
-        limit = self._limits.get((method, path))
-        if limit is not None:
-            for value, amount in self._key_values(limit, item_list).items():
-                await self._bucket((method, path, value), limit).acquire(amount)
-        if method == "POST" and path in ORDER_RATE_CAPPED_PATHS:
-            await self._bucket(("POST", "order-rate-cap", ""), ORDER_RATE_CAP).acquire(len(item_list))
+        for bucket, amount in self._needs(method, path, list(items) or [{}]):
+            await bucket.acquire(amount)
