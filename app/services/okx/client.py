@@ -84,12 +84,17 @@ def to_okx_json(body: Any) -> str:
     return json.dumps(_okx_value(body), separators=(",", ":"))
 
 
+# Characters left unescaped in query values: exactly those httpx and aiohttp's yarl would unescape on the way to the
+# wire (`%2C` goes out as `,`), so the signed query is byte for byte the one sent.
+QUERY_SAFE = ",:/@!$'()*;~?"
+
+
 def encode_query(params: dict[str, Any] | None) -> str:
     """Query string as sent and signed; None and "" are treated as absent, as OKX does."""
     if not params:
         return ""
     pairs = [(key, _okx_value(value)) for key, value in params.items() if value is not None and value != ""]
-    return urlencode(pairs, quote_via=quote, safe="")
+    return urlencode(pairs, quote_via=quote, safe=QUERY_SAFE)
 
 
 class OKXClient:

@@ -117,3 +117,18 @@ async def test_timestamp_expired_resyncs_and_retries(okx: OKXClient, okx_mock: r
     assert route.call_count == 2
     assert okx_mock["time"].call_count == 2  # once at first use, once after the 50102
     assert balance.total_eq is not None
+
+
+def test_signed_query_is_what_goes_on_the_wire() -> None:
+    """httpx and yarl (under httpx-aiohttp) unescape some characters; the signed query must already be in that form."""
+    import string
+
+    import yarl
+
+    from app.services.okx.client import encode_query
+
+    for character in string.printable[:95]:
+        query = encode_query({"instId": f"A{character}B", "ccy": "BTC,USDT"})
+        url = httpx.URL(f"https://okx.test/api/v5/x?{query}")
+        assert url.raw_path.decode() == f"/api/v5/x?{query}"
+        assert yarl.URL(str(url)).raw_path_qs == f"/api/v5/x?{query}"

@@ -57,4 +57,6 @@ class SimulatorConfig:
     ws_idle_timeout_s: float = 30.0
     # How far a request's OK-ACCESS-TIMESTAMP may be from the simulator's clock before 50102.
     timestamp_tolerance_s: float = 30.0
+    # Real seconds per second of a cancel-all-after timeOut (tests compress OKX's 10 s minimum with e.g. 0.01).
+    dead_man_time_scale: float = 1.0
     faults: Faults = field(default_factory=Faults)

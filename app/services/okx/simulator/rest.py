@@ -275,7 +275,8 @@ class RestApi:
         if timeout_s:
             loop = asyncio.get_running_loop()
             self._dead_man_timers[tag] = loop.call_later(
-                timeout_s, lambda: self.exchange.cancel_all(tag or None, self.now_ms())
+                timeout_s * self.config.dead_man_time_scale,
+                lambda: self.exchange.cancel_all(tag or None, self.now_ms()),
             )
         return [{"triggerTime": str(now_s + timeout_s) if timeout_s else "0", "tag": tag, "ts": str(now_s)}]
 
