@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from app.api import health
 from app.config import Settings, SettingsError, get_settings
 from app.db import create_engine, create_session_factory
+from app.exchange import open_exchange
 
 __all__ = ["app", "create_app"]
 
@@ -25,14 +26,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.database_url)
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
+        exchange = await open_exchange(settings)
+        app.state.exchange = exchange
         log.info(
-            "service started: environment=%s database=%s",
+            "service started: environment=%s database=%s exchange=%s%s",
             settings.environment.value,
             engine.url.render_as_string(hide_password=True),
+            exchange.rest_url,
+            " (in-process simulator)" if exchange.simulator is not None else "",
         )
         try:
             yield
         finally:
+            await exchange.close()
             await engine.dispose()
 
     app = FastAPI(

@@ -9,8 +9,9 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import Settings
+from app.exchange import ExchangeConnection
 
-__all__ = ["EngineDep", "SessionDep", "SettingsDep"]
+__all__ = ["EngineDep", "ExchangeDep", "SessionDep", "SettingsDep"]
 
 
 def _settings(request: Request) -> Settings:
@@ -21,6 +22,10 @@ def _engine(request: Request) -> AsyncEngine:
     return request.app.state.engine
 
 
+def _exchange(request: Request) -> ExchangeConnection:
+    return request.app.state.exchange
+
+
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.session_factory() as session:
         yield session
@@ -28,4 +33,5 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]
+ExchangeDep = Annotated[ExchangeConnection, Depends(_exchange)]
 SessionDep = Annotated[AsyncSession, Depends(_session)]

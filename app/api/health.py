@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.api.deps import EngineDep
+from app.api.deps import EngineDep, ExchangeDep
 from app.db import ping
 
 __all__ = ["router"]
@@ -24,17 +25,24 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", responses={503: {"description": "A dependency is unreachable"}})
-async def ready(engine: EngineDep) -> JSONResponse:
-    """The service can do its work: the database answers (within a bounded time, so a probe never hangs)."""
-    checks: dict[str, Any] = {}
+async def _check(probe: Awaitable[object]) -> str:
+    """ "ok", or why not, within a bounded time so that a probe never hangs."""
     try:
-        await asyncio.wait_for(ping(engine), timeout=READY_CHECK_TIMEOUT_S)
-        checks["database"] = "ok"
+        await asyncio.wait_for(probe, timeout=READY_CHECK_TIMEOUT_S)
+        return "ok"
     except TimeoutError:
-        checks["database"] = f"no answer within {READY_CHECK_TIMEOUT_S:g} s"
-    except Exception as exc:  # any driver error means "not ready"; its text says why
-        checks["database"] = f"unreachable: {type(exc).__name__}: {exc}".strip()
+        return f"no answer within {READY_CHECK_TIMEOUT_S:g} s"
+    except Exception as exc:  # any failure means "not ready"; its text says why
+        return f"unreachable: {type(exc).__name__}: {exc}".strip()
+
+
+@router.get("/ready", responses={503: {"description": "A dependency is unreachable"}})
+async def ready(engine: EngineDep, exchange: ExchangeDep) -> JSONResponse:
+    """The service can do its work: the database and the exchange both answer."""
+    database, exchange_check = await asyncio.gather(
+        _check(ping(engine)), _check(exchange.client.public.get_server_time())
+    )
+    checks: dict[str, Any] = {"database": database, "exchange": exchange_check}
     ok = all(value == "ok" for value in checks.values())
     content = {"status": "ready" if ok else "not_ready", "checks": checks}
     return JSONResponse(status_code=200 if ok else 503, content=content)

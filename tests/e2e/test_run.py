@@ -73,7 +73,9 @@ def test_python_m_app_migrates_and_serves_on_the_defaults(running_service: tuple
     base_url, workdir = running_service
 
     assert httpx.get(f"{base_url}/health").json() == {"status": "ok"}
-    assert httpx.get(f"{base_url}/ready").status_code == 200
+    ready = httpx.get(f"{base_url}/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "exchange": "ok"}  # the in-process simulator answers
     assert httpx.get(f"{base_url}/openapi.json").status_code == 200
 
     database = workdir / "data" / "trading.db"

@@ -27,7 +27,11 @@ async def test_health_and_ready_on_a_migrated_database(database_url: str) -> Non
         ready = await client.get("/ready")
 
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
-    assert (ready.status_code, ready.json()) == (200, {"status": "ready", "checks": {"database": "ok"}})
+    assert (ready.status_code, ready.json()) == (
+        200,
+        {"status": "ready", "checks": {"database": "ok", "exchange": "ok"}},
+    )
+    assert app.state.exchange.simulator is not None  # sim without OKX_REST_URL: the in-process simulator
 
 
 async def test_ready_is_503_with_the_reason_when_the_database_is_down() -> None:
@@ -43,3 +47,15 @@ async def test_ready_is_503_with_the_reason_when_the_database_is_down() -> None:
     body = ready.json()
     assert body["status"] == "not_ready"
     assert body["checks"]["database"].startswith("unreachable: ")
+
+
+async def test_ready_is_503_when_the_exchange_is_unreachable(database_url: str) -> None:
+    settings = load_settings(database_url=database_url, okx_rest_url="http://127.0.0.1:1", _env_file=None)
+    app = create_app(settings)
+    async with serve(app) as client:
+        ready = await client.get("/ready")
+
+    assert app.state.exchange.simulator is None  # sim with OKX_REST_URL: a simulator elsewhere
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"] == "ok"
+    assert ready.json()["checks"]["exchange"] != "ok"
