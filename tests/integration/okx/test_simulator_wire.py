@@ -356,3 +356,51 @@ async def test_retry_policy_survives_a_flaky_exchange(sim: OKXSimulator, control
     async with client_for(sim, retry_policy=RetryPolicy(attempts=10, base_delay_s=0.001, max_delay_s=0.01)) as okx:
         books = [await okx.market.get_order_book("BTC-USDT") for _ in range(20)]
     assert len(books) == 20
+
+
+async def test_tls_for_clients_that_only_speak_https(tmp_path: Any) -> None:
+    import ssl
+    import subprocess
+
+    from httpx_aiohttp import AiohttpTransport
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    client_context = ssl.create_default_context(cafile=str(cert))
+
+    simulator = OKXSimulator(sim_config())
+    await simulator.start("127.0.0.1", 0, ssl_context=server_context)
+    try:
+        assert simulator.rest_url.startswith("https://") and simulator.ws_private_url.startswith("wss://")
+        async with client_for(simulator, transport=AiohttpTransport(verify=client_context)) as okx:
+            balance = await okx.account.get_balance("USDT")
+        async with websockets.connect(simulator.ws_public_url, ssl=client_context) as raw:
+            await raw.send("ping")
+            assert await raw.recv() == "pong"
+    finally:
+        await simulator.stop()
+
+    assert balance.details[0].ccy == "USDT"
