@@ -6,10 +6,12 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint migrate lock clean
+.PHONY: help install run test lint migrate lock bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,8 +38,21 @@ lint: install  ## Check style with ruff
 migrate: install  ## Apply the migrations to DATABASE_URL
 	$(BIN)/python -m app migrate
 
-lock: install  ## Re-pin requirements.lock from what is installed in .venv
-	$(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check > requirements.lock
+lock:  ## Re-pin requirements.lock from a fresh resolution of pyproject.toml (runtime + dev)
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	.venv-lock/bin/python -m pip freeze --exclude-editable --disable-pip-version-check > requirements.lock
+	rm -rf .venv-lock
+
+# Benchmarks run in their own venv: ccxt (the reference client) pins versions that differ from the lock.
+$(BENCH_STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	@touch $@
+
+bench: $(BENCH_STAMP)  ## Run the benchmarks (figures in the README)
+	$(BENCH_VENV)/bin/python benchmarks/okx_transport.py
+	$(BENCH_VENV)/bin/python benchmarks/okx_vs_ccxt.py
 
 clean:  ## Remove .venv and caches (keeps ./data)
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache build *.egg-info

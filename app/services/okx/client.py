@@ -9,7 +9,10 @@ The rules that keep money safe live here, once:
 - 50011 (rate limited) and 50102 (timestamp expired, after a clock resync) mean "not processed" and are retried
   for every call; a place/amend only while its `expTime` has not passed, and always with the same `expTime`.
 
-Transport: httpx's API on aiohttp's HTTP/1.1 stack (`httpx-aiohttp`); `benchmarks/okx_transport.py` measures why.
+Transport: requests are httpx `Request`s sent straight to an httpx transport — by default our `AiohttpTransport`
+(aiohttp's HTTP/1.1 client) — without `httpx.AsyncClient`'s per-request machinery (cookie extraction, URL merging,
+redirect handling), which measured more than ccxt's whole order path (benchmarks/okx_vs_ccxt.py). Tests pass
+`httpx.MockTransport` (respx) instead. The retry machinery is only built after a first failure.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
-from httpx_aiohttp import AiohttpTransport
 from pydantic import SecretStr
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
@@ -42,6 +44,7 @@ from app.services.okx.errors import (
     error_for_code,
 )
 from app.services.okx.ratelimit import RateLimiter
+from app.services.okx.transport import AiohttpTransport, HttpxTransportAdapter, OKXTransport
 
 __all__ = ["OKXClient", "RetryPolicy", "encode_query", "to_okx_json"]
 
@@ -109,7 +112,7 @@ class OKXClient:
         demo: bool = False,
         *,
         timeout_s: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: OKXTransport | httpx.AsyncBaseTransport | None = None,
         rate_limiter: RateLimiter | None = None,
         retry_policy: RetryPolicy = RetryPolicy(),
         clock: Callable[[], float] = time.time,
@@ -135,12 +138,11 @@ class OKXClient:
         self._offset_s = 0.0
         self._synced_at: float | None = None
         self._sync_lock = asyncio.Lock()
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
-            transport=transport or AiohttpTransport(limits=httpx.Limits(max_connections=64)),
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
-        )
+        if isinstance(transport, httpx.AsyncBaseTransport):
+            transport = HttpxTransportAdapter(transport)
+        self._transport: OKXTransport = transport or AiohttpTransport()
+        self._timeout = (min(timeout_s, 5.0), timeout_s)
+        self._closed = False
         self.trade = OKXTrade(self)
         self.account = OKXAccount(self)
         self.market = OKXMarket(self)
@@ -155,8 +157,14 @@ class OKXClient:
     async def __aexit__(self, *_: object) -> None:
         await self.aclose()
 
+    @property
+    def is_closed(self) -> bool:
+        return self._closed
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if not self._closed:
+            self._closed = True
+            await self._transport.aclose()
 
     # --- time -------------------------------------------------------------------------------------------------
 
@@ -228,6 +236,21 @@ class OKXClient:
                 return True  # refused before processing: repeating is safe
             return safe_to_repeat and isinstance(exc, OKXTransportError | OKXServiceUnavailable)
 
+        send = {
+            "params": params,
+            "body": body,
+            "auth": auth,
+            "safe_to_repeat": safe_to_repeat,
+            "exp_time_ms": exp_time_ms,
+            "client_order_id": client_order_id,
+        }
+        try:
+            return await self._send_once(method, path, **send)
+        except OKXError as exc:
+            if self.retry_policy.attempts <= 1 or not should_retry(exc):
+                raise
+            first_failure = exc
+        # Only now is the retry policy built: the success path pays nothing for it.
         policy = self.retry_policy
         retrying = AsyncRetrying(
             stop=stop_after_attempt(policy.attempts),
@@ -239,16 +262,9 @@ class OKXClient:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._send_once(
-                    method,
-                    path,
-                    params=params,
-                    body=body,
-                    auth=auth,
-                    safe_to_repeat=safe_to_repeat,
-                    exp_time_ms=exp_time_ms,
-                    client_order_id=client_order_id,
-                )
+                if attempt.retry_state.attempt_number == 1:
+                    raise first_failure  # the attempt already made: tenacity schedules the backoff after it
+                return await self._send_once(method, path, **send)
         raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
 
     async def _send_once(
@@ -268,44 +284,44 @@ class OKXClient:
         items: Iterable[dict[str, Any]] = body if isinstance(body, list) else [body or params or {}]
         await self._limiter.acquire(method, path, items)
 
-        request = self._http.build_request(method, path + (f"?{query}" if query else ""), content=content or None)
+        target = path + (f"?{query}" if query else "")
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if auth:
             if self.credentials is None:
                 raise OKXAuthError(f"{path} needs OKX API credentials, and this client has none", code=None)
             await self._ensure_time_synced()
-            request_path = request.url.raw_path.decode("ascii")  # exactly what goes on the wire
             timestamp = iso_timestamp(self.now_s())
-            request.headers.update(self.credentials.rest_headers(timestamp, method, request_path, content))
+            # `target` is byte for byte what goes on the wire (see QUERY_SAFE and the transport).
+            headers.update(self.credentials.rest_headers(timestamp, method, target, content))
         if self.demo:
-            request.headers["x-simulated-trading"] = "1"
+            headers["x-simulated-trading"] = "1"
         if exp_time_ms is not None:
-            request.headers["expTime"] = str(exp_time_ms)
-
-        started = time.perf_counter()
+            headers["expTime"] = str(exp_time_ms)
         try:
-            response = await self._http.send(request)
+            status, raw = await self._transport.send(
+                method, self.base_url + target, headers, content.encode() if content else None, self._timeout
+            )
         except httpx.TransportError as exc:
             detail = f"{method} {path}: no answer ({type(exc).__name__}: {exc})"
             if safe_to_repeat:
                 raise OKXTransportError(detail) from exc
             raise OKXOutcomeUnknown(detail, client_order_id=client_order_id, exp_time_ms=exp_time_ms) from exc
-        log.debug(
-            "OKX %s %s -> %s in %.1f ms", method, path, response.status_code, (time.perf_counter() - started) * 1e3
-        )
-        return self._read(response, method, path, safe_to_repeat, exp_time_ms, client_order_id)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("OKX %s %s -> %s", method, path, status)
+        return self._read(status, raw, method, path, safe_to_repeat, exp_time_ms, client_order_id)
 
     def _read(
         self,
-        response: httpx.Response,
+        status: int,
+        raw: bytes,
         method: str,
         path: str,
         safe_to_repeat: bool,
         exp_time_ms: int | None,
         client_order_id: str | None,
     ) -> list[Any]:
-        status = response.status_code
         try:
-            payload = response.json()
+            payload = json.loads(raw)
         except ValueError:
             payload = None
         if not isinstance(payload, dict) or "code" not in payload:

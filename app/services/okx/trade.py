@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,8 +32,15 @@ def _camel(name: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
+_OKX_NAMES: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
 def _to_okx_fields(request: object) -> dict[str, Any]:
-    return {_camel(key): value for key, value in asdict(request).items() if value is not None}  # type: ignore[call-overload]
+    """OKX's camelCase fields of a request dataclass, unset ones left out (no deep copy: this is the order path)."""
+    names = _OKX_NAMES.get(type(request))
+    if names is None:
+        names = _OKX_NAMES[type(request)] = tuple((f.name, _camel(f.name)) for f in fields(request))  # type: ignore[arg-type]
+    return {okx: value for name, okx in names if (value := getattr(request, name)) is not None}
 
 
 @dataclass(frozen=True)

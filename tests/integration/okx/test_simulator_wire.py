@@ -362,7 +362,7 @@ async def test_tls_for_clients_that_only_speak_https(tmp_path: Any) -> None:
     import ssl
     import subprocess
 
-    from httpx_aiohttp import AiohttpTransport
+    from app.services.okx.transport import AiohttpTransport
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
@@ -395,7 +395,7 @@ async def test_tls_for_clients_that_only_speak_https(tmp_path: Any) -> None:
     await simulator.start("127.0.0.1", 0, ssl_context=server_context)
     try:
         assert simulator.rest_url.startswith("https://") and simulator.ws_private_url.startswith("wss://")
-        async with client_for(simulator, transport=AiohttpTransport(verify=client_context)) as okx:
+        async with client_for(simulator, transport=AiohttpTransport(ssl_context=client_context)) as okx:
             balance = await okx.account.get_balance("USDT")
         async with websockets.connect(simulator.ws_public_url, ssl=client_context) as raw:
             await raw.send("ping")

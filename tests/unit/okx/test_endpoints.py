@@ -409,4 +409,4 @@ async def test_the_spec_wiring_works_as_written(okx_mock: respx.MockRouter, cloc
     await okx_client.aclose()
 
     assert ack.ok and route.call_count == 1
-    assert okx_client._http.is_closed  # noqa: SLF001 - closed cleanly
+    assert okx_client.is_closed

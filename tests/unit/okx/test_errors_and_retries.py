@@ -161,13 +161,13 @@ async def test_auth_error_without_data_field(okx: OKXClient, okx_mock: respx.Moc
     "failure",
     [
         httpx.ReadTimeout("read timed out"),
-        httpx.ConnectTimeout("server disconnected"),  # what httpx-aiohttp raises for a lost response
+        httpx.ConnectError("refused"),  # even "not connected" is not trusted as "not sent" for a place
         httpx.RemoteProtocolError("peer closed"),
         httpx.Response(200, json=ERROR_50004_ENDPOINT_TIMEOUT),
         httpx.Response(503, json={"code": "50001", "msg": ERROR_MESSAGES["50001"], "data": []}),
         httpx.Response(502, text="<html>Bad Gateway</html>"),
     ],
-    ids=["read-timeout", "disconnected", "protocol-error", "50004", "50001", "502-html"],
+    ids=["read-timeout", "connect-error", "protocol-error", "50004", "50001", "502-html"],
 )
 async def test_ambiguous_place_is_outcome_unknown_and_sent_once(
     okx: OKXClient, okx_mock: respx.MockRouter, failure: Exception | httpx.Response
