@@ -17,7 +17,6 @@ Why our own and not `httpx-aiohttp` (measured in benchmarks/okx_transport.py and
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from typing import Protocol
 
@@ -114,7 +113,7 @@ class AiohttpTransport:
             raise httpx.ConnectError(str(exc)) from exc
         except aiohttp.ConnectionTimeoutError as exc:
             raise httpx.ConnectTimeout(str(exc)) from exc
-        except (aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise httpx.ReadTimeout(str(exc) or "read timed out") from exc
         except aiohttp.ServerDisconnectedError as exc:
             raise httpx.RemoteProtocolError(f"server disconnected without a full answer: {exc}") from exc
