@@ -327,3 +327,13 @@ async def test_same_seed_same_fills(okx: OKXClient) -> None:
     first, again, other = await run(7), await run(7), await run(8)
     assert first == again
     assert first != other
+
+
+async def test_reduce_only_swap_order_can_be_amended(okx: OKXClient) -> None:
+    await okx.trade.place_order(order("BTC-USDT-SWAP", ord_type="market", px=None, sz="1"))
+    ack = await okx.trade.place_order(order("BTC-USDT-SWAP", side="sell", px="60000", sz="1", reduce_only=True))
+
+    amended = await okx.trade.amend_order(AmendRequest("BTC-USDT-SWAP", ord_id=ack.ord_id, new_px=Decimal("61000")))
+
+    assert amended.ok
+    assert (await okx.trade.get_order("BTC-USDT-SWAP", ord_id=ack.ord_id)).px == Decimal("61000")

@@ -709,6 +709,8 @@ class SimExchange:
             amount = order.remaining * order.px
         else:
             amount = order.remaining
+        if amount == 0:
+            return  # a reduce-only swap order holds nothing
         if amount > self.wallets[order.frozen_ccy].available:
             raise SimError("51502", "insufficient")
         self._freeze_amount(order, amount)
