@@ -75,11 +75,11 @@ class AiohttpTransport:
             connector = aiohttp.TCPConnector(
                 limit=self._max_connections, keepalive_timeout=self._keepalive_s, ssl=self._ssl
             )
-            # No cookies, no automatic decompression (httpx decodes per Content-Encoding), no extra headers.
+            # No cookies and no User-Agent; aiohttp decodes exactly the encodings it advertises (a corrupt body is
+            # a ClientPayloadError, i.e. a ReadError below).
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=False,
                 skip_auto_headers=("User-Agent",),
             )
         return self._session
@@ -105,11 +105,8 @@ class AiohttpTransport:
                 allow_redirects=False,
                 timeout=self._timeout(timeout),
             ) as response:
-                content = await response.read()
-                if response.headers.get("Content-Encoding") in ("gzip", "deflate", "br"):
-                    content = httpx.Response(200, headers=response.raw_headers, content=content).content
-                return response.status, content
-        except aiohttp.ClientConnectorError as exc:  # the connection was never made: nothing was sent
+                return response.status, await response.read()
+        except (aiohttp.ClientConnectorError, aiohttp.InvalidURL) as exc:  # never connected: nothing was sent
             raise httpx.ConnectError(str(exc)) from exc
         except aiohttp.ConnectionTimeoutError as exc:
             raise httpx.ConnectTimeout(str(exc)) from exc
