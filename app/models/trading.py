@@ -335,6 +335,11 @@ class ExecutionEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
+    # Set the objects, not the ids: rows created in the same unit of work get their ids at flush.
+    order: Mapped[Order | None] = relationship()
+    trade: Mapped[Trade | None] = relationship()
+    position: Mapped[Position | None] = relationship()
+
     __table_args__ = (
         Index("ix_execution_events_order_id", "order_id"),
         Index("ix_execution_events_execution_id", "execution_id"),

@@ -194,7 +194,9 @@ class OKXClient:
         self._synced_at = finished
         return self._offset_s
 
-    async def _ensure_time_synced(self) -> None:
+    async def ensure_time_synced(self) -> None:
+        """Measure the clock offset if it is unknown or older than the sync interval (call before computing an
+        expTime, so that it is on OKX's clock)."""
         if self._synced_at is not None and self._clock() - self._synced_at < self.time_sync_interval_s:
             return
         async with self._sync_lock:
@@ -289,7 +291,7 @@ class OKXClient:
         if auth:
             if self.credentials is None:
                 raise OKXAuthError(f"{path} needs OKX API credentials, and this client has none", code=None)
-            await self._ensure_time_synced()
+            await self.ensure_time_synced()
             timestamp = iso_timestamp(self.now_s())
             # `target` is byte for byte what goes on the wire (see QUERY_SAFE and the transport).
             headers.update(self.credentials.rest_headers(timestamp, method, target, content))

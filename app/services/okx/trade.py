@@ -139,12 +139,16 @@ class OKXTrade:
 
     async def place_order(self, order: OrderRequest, *, exp_time_ms: int | None = None) -> OrderAck:
         """Place one order. `exp_time_ms` defaults to now + the client's window; store it to reconcile later."""
-        exp_time_ms = exp_time_ms if exp_time_ms is not None else self._client.new_exp_time_ms()
+        if exp_time_ms is None:
+            await self._client.ensure_time_synced()
+            exp_time_ms = self._client.new_exp_time_ms()
         return await self._single(Path.ORDER, order.to_okx(), idempotent=False, exp_time_ms=exp_time_ms)
 
     async def amend_order(self, amend: AmendRequest, *, exp_time_ms: int | None = None) -> OrderAck:
         """Ask OKX to change size and/or price; the ack only means accepted (the push says what happened)."""
-        exp_time_ms = exp_time_ms if exp_time_ms is not None else self._client.new_exp_time_ms()
+        if exp_time_ms is None:
+            await self._client.ensure_time_synced()
+            exp_time_ms = self._client.new_exp_time_ms()
         return await self._single(Path.AMEND_ORDER, amend.to_okx(), idempotent=False, exp_time_ms=exp_time_ms)
 
     async def _batch(
@@ -196,7 +200,9 @@ class OKXTrade:
         self, orders: Sequence[OrderRequest], *, exp_time_ms: int | None = None
     ) -> list[OrderAck | OKXError]:
         """Place many orders, 20 per request (OKX's maximum); one result per order, in order."""
-        exp_time_ms = exp_time_ms if exp_time_ms is not None else self._client.new_exp_time_ms()
+        if exp_time_ms is None:
+            await self._client.ensure_time_synced()
+            exp_time_ms = self._client.new_exp_time_ms()
         bodies = [order.to_okx() for order in orders]
         return await self._batch(Path.BATCH_ORDERS, Path.ORDER, bodies, idempotent=False, exp_time_ms=exp_time_ms)
 

@@ -1,0 +1,29 @@
+"""Errors of the trading layer; the API maps each to its HTTP answer."""
+
+from __future__ import annotations
+
+from app.services.trading.risk import RiskCheckResult
+
+__all__ = ["OrderNotCancelable", "OrderNotFound", "RiskRejected", "TradingError"]
+
+
+class TradingError(Exception):
+    pass
+
+
+class RiskRejected(TradingError):
+    """A pre-trade check failed (HTTP 422 with `code`); the `risk_check_failed` event is already recorded."""
+
+    def __init__(self, result: RiskCheckResult) -> None:
+        super().__init__(f"{result.code}: {result.reason}")
+        self.result = result
+        self.code = str(result.code)
+        self.reason = result.reason or ""
+
+
+class OrderNotFound(TradingError):
+    pass
+
+
+class OrderNotCancelable(TradingError):
+    """The order is already finished (filled, canceled, rejected, failed, expired)."""

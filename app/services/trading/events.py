@@ -1,0 +1,61 @@
+"""Execution events (DESIGN.md §7): one append-only row per fact, added to the session of the change it describes,
+so that it commits with that change or not at all."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.base import utcnow
+from app.models.trading import ExecutionEvent, ExecutionEventType, Order, Position, Trade
+
+__all__ = ["json_safe", "record_event"]
+
+
+def json_safe(value: Any) -> Any:
+    """Event data as JSON: Decimals as exact strings, enums as values, datetimes as ISO-8601."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def record_event(
+    session: AsyncSession,
+    event_type: ExecutionEventType,
+    *,
+    order: Order | None = None,
+    trade: Trade | None = None,
+    position: Position | None = None,
+    execution_id: int | None = None,
+    instrument_id: str | None = None,
+    strategy_id: str | None = None,
+    data: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+) -> ExecutionEvent:
+    event = ExecutionEvent(
+        event_type=event_type,
+        order=order,
+        trade=trade,
+        position=position,
+        execution_id=execution_id if execution_id is not None else (order.execution_id if order else None),
+        instrument_id=instrument_id
+        or (order.instrument_id if order else None)
+        or (position.instrument_id if position else None),
+        strategy_id=strategy_id or (order.strategy_id if order else None),
+        data=json_safe(data or {}),
+        occurred_at=occurred_at or utcnow(),
+    )
+    session.add(event)
+    return event

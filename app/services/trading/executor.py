@@ -1,0 +1,240 @@
+"""`TradeExecutor`: signals to orders, and the order lifecycle of DESIGN.md §4 with the exchange.
+
+1. Write ahead: risk check, then the `Order` row (pending_submit, fresh clOrdId, the expTime it will carry) is
+   committed before any byte goes to the exchange.
+2. Submit: an ack makes it live; a refusal makes it rejected with OKX's code and message; an ambiguous failure makes
+   it unknown and it is reconciled by clOrdId — never sent again. "Not found" becomes `failed` only once its
+   expTime (plus a margin for clock error) has passed: OKX never executes a request after its expTime, so only then
+   is absence a proof.
+3. Cancel and amend go through the state machine too (`pending_cancel` until the exchange's verdict).
+Every change is re-read under a row lock before it is applied (another task — the tracker — may have moved it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from app.models.base import utcnow
+from app.models.trading import ExecutionEventType, InstrumentType, Order, OrderType, TradeMode
+from app.services.okx.client import OKXClient
+from app.services.okx.errors import (
+    OKXAPIError,
+    OKXError,
+    OKXOrderAlreadyFinished,
+    OKXOrderNotFound,
+    OKXOutcomeUnknown,
+)
+from app.services.okx.market import instrument_type_of
+from app.services.okx.trade import AmendRequest, OrderRequest
+from app.services.trading.errors import OrderNotCancelable, OrderNotFound, RiskRejected
+from app.services.trading.events import record_event
+from app.services.trading.order_manager import OrderManager, OrderParams
+from app.services.trading.order_state import OrderTrigger
+from app.services.trading.risk import ExecutionRiskControl
+from app.services.trading.signal import Account, Signal
+from app.services.trading.sync import ExchangeOrderSync
+
+__all__ = ["TradeExecutor"]
+
+# Clock error allowed between us and OKX when deciding that an expTime has passed.
+EXP_TIME_MARGIN = timedelta(seconds=2)
+
+
+class TradeExecutor:
+    def __init__(
+        self,
+        okx_client: OKXClient,
+        order_manager: OrderManager,
+        risk_manager: ExecutionRiskControl,
+        order_tracker: object | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.clock = clock
+        self.okx = okx_client
+        self.orders = order_manager
+        self.session = order_manager.session
+        self.risk = risk_manager
+        self.tracker = order_tracker
+        self.sync = ExchangeOrderSync(okx_client, order_manager.session)
+
+    # --- signals ------------------------------------------------------------------------------------------
+
+    async def execute_signal(self, signal: Signal, account: Account, strategy_id: str | None = None) -> Order:
+        """Risk-check a strategy's signal and place the order it asks for."""
+        strategy = strategy_id or signal.strategy_id
+        result = self.risk.pre_trade_check(signal, account)
+        if not result.passed:
+            record_event(
+                self.session,
+                ExecutionEventType.RISK_CHECK_FAILED,
+                instrument_id=signal.instrument_id,
+                strategy_id=strategy,
+                data={"code": result.code, "reason": result.reason, "signal": signal.model_dump(mode="json")},
+            )
+            await self.session.commit()
+            raise RiskRejected(result)
+        assert result.size is not None
+        derivative = instrument_type_of(signal.instrument_id) != "SPOT"
+        params = OrderParams(
+            instrument_id=signal.instrument_id,
+            side=signal.side,
+            order_type=OrderType.LIMIT if signal.price is not None else OrderType.MARKET,
+            size=result.size,
+            price=signal.price,
+            trade_mode=TradeMode.CROSS if derivative else TradeMode.CASH,
+            target_currency=None if derivative or signal.price is not None else "base_ccy",
+            reduce_only=signal.reduce_only,
+            instrument_type=InstrumentType(instrument_type_of(signal.instrument_id)),
+        )
+        order = await self.place_order(
+            params,
+            strategy_id=strategy,
+            idempotency_key=signal.client_signal_id,
+            arrival_price=self.risk.prices.get(signal.instrument_id, result.reference_price),
+        )
+        self.risk.record_order(strategy)
+        return order
+
+    # --- placing ------------------------------------------------------------------------------------------
+
+    async def place_order(
+        self,
+        params: OrderParams,
+        *,
+        strategy_id: str | None = None,
+        execution_id: int | None = None,
+        idempotency_key: str | None = None,
+        arrival_price: Decimal | None = None,
+    ) -> Order:
+        await self.okx.ensure_time_synced()  # the expTime below is on OKX's clock
+        order = await self.orders.create_order(
+            params,
+            strategy_id=strategy_id,
+            execution_id=execution_id,
+            idempotency_key=idempotency_key,
+            arrival_price=arrival_price,
+        )
+        exp_time_ms = self.okx.new_exp_time_ms()
+        order.submit_expires_at = datetime.fromtimestamp(exp_time_ms / 1000, tz=UTC)
+        order.submitted_at = utcnow()
+        await self.session.commit()  # the write-ahead row exists before the exchange hears of the order
+        order_id = order.id
+        request = OrderRequest(
+            inst_id=params.instrument_id,
+            td_mode=str(params.trade_mode),
+            side=str(params.side),
+            ord_type=str(params.order_type),
+            sz=params.size,
+            px=params.price,
+            cl_ord_id=order.client_order_id,
+            pos_side=str(params.position_side) if params.position_side else None,
+            tgt_ccy=params.target_currency,
+            reduce_only=params.reduce_only or None,
+        )
+        try:
+            ack = await self.okx.trade.place_order(request, exp_time_ms=exp_time_ms)
+        except OKXOutcomeUnknown as exc:
+            order = await self.orders.lock(order_id)
+            await self.orders.transition(
+                order, OrderTrigger.SUBMIT_OUTCOME_UNKNOWN, error_code=exc.code, error_message=exc.message
+            )
+            await self.session.commit()
+            try:
+                return await self.reconcile_order(order)
+            except OKXError:
+                return order  # still unknown: the tracker's reconciliation settles it once the exchange answers
+        except OKXAPIError as exc:
+            order = await self.orders.lock(order_id)
+            await self.orders.transition(order, OrderTrigger.REJECTED, error_code=exc.code, error_message=exc.message)
+            await self.session.commit()
+            return order
+        order = await self.orders.lock(order_id)
+        if order.exchange_order_id is None:
+            order.exchange_order_id = ack.ord_id
+        await self.orders.transition(order, OrderTrigger.ACCEPTED, data={"ordId": ack.ord_id})
+        await self.session.commit()
+        return order
+
+    # --- reconciliation -----------------------------------------------------------------------------------
+
+    async def reconcile_order(self, order: Order) -> Order:
+        """Ask the exchange about the order by clOrdId and apply the answer, fills included."""
+        order_id, client_order_id = order.id, order.client_order_id
+        try:
+            if order.exchange_order_id:
+                snapshot = await self.okx.trade.get_order(order.instrument_id, ord_id=order.exchange_order_id)
+            else:
+                snapshot = await self.okx.trade.get_order(order.instrument_id, cl_ord_id=client_order_id)
+        except OKXOrderNotFound:
+            order = await self.orders.lock(order_id)
+            expired = order.submit_expires_at is not None and self.clock() > order.submit_expires_at + EXP_TIME_MARGIN
+            if order.exchange_order_id is None and expired:
+                await self.orders.transition(
+                    order,
+                    OrderTrigger.CONFIRMED_ABSENT,
+                    error_code="not_found_after_exp_time",
+                    error_message="the exchange has no such order and its expTime has passed: it was never placed",
+                )
+                await self.session.commit()
+            return order
+        fills = []
+        if snapshot.acc_fill_sz > 0:
+            fills = [
+                fill async for fill in self.okx.trade.iter_fills(inst_id=order.instrument_id, ord_id=snapshot.ord_id)
+            ]
+        order = await self.orders.lock(order_id)
+        await self.sync.apply(snapshot, fills, order=order)
+        await self.session.commit()
+        return order
+
+    # --- cancel / amend -----------------------------------------------------------------------------------
+
+    async def _get(self, order_id: int) -> Order:
+        order = await self.orders.get_order(order_id)
+        if order is None:
+            raise OrderNotFound(f"order {order_id} does not exist")
+        return await self.orders.lock(order_id)
+
+    async def cancel_order(self, order_id: int) -> Order:
+        """Ask the exchange to cancel; the order is pending_cancel until the exchange says canceled (or filled)."""
+        order = await self._get(order_id)
+        if order.status.is_terminal:
+            raise OrderNotCancelable(f"order {order_id} is already {order.status.value}")
+        await self.orders.transition(order, OrderTrigger.CANCEL_REQUESTED)
+        await self.session.commit()
+        try:
+            await self.okx.trade.cancel_order(
+                order.instrument_id, ord_id=order.exchange_order_id, cl_ord_id=order.client_order_id
+            )
+        except OKXOrderAlreadyFinished:
+            pass  # filled or canceled meanwhile: the exchange's state decides below
+        except OKXError as exc:
+            order = await self.orders.lock(order_id)
+            await self.orders.transition(
+                order, OrderTrigger.CANCEL_REFUSED, error_code=exc.code, error_message=exc.message
+            )
+            await self.session.commit()
+            raise
+        return await self.reconcile_order(order)
+
+    async def modify_order(
+        self, order_id: int, *, new_size: Decimal | None = None, new_price: Decimal | None = None
+    ) -> Order:
+        """Amend size (total, filled part included) and/or price; the exchange's answer is applied by reconciling."""
+        order = await self._get(order_id)
+        if order.status.is_terminal:
+            raise OrderNotCancelable(f"order {order_id} is already {order.status.value}")
+        amend = AmendRequest(
+            inst_id=order.instrument_id,
+            ord_id=order.exchange_order_id,
+            cl_ord_id=None if order.exchange_order_id else order.client_order_id,
+            new_sz=new_size,
+            new_px=new_price,
+        )
+        with contextlib.suppress(OKXOutcomeUnknown):  # the reconciliation below finds out what the exchange holds
+            await self.okx.trade.amend_order(amend)
+        return await self.reconcile_order(order)

@@ -1,0 +1,195 @@
+"""`OrderManager`: the orders table — write-ahead creation, status changes through the state machine, queries.
+
+It flushes and never commits: the operation that owns the unit of work (the executor, the tracker) commits, so an
+order's status, its fills, the position and their events land together or not at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.base import utcnow
+from app.models.trading import (
+    ExecutionEventType,
+    InstrumentType,
+    Order,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    TradeMode,
+)
+from app.services.trading.events import record_event
+from app.services.trading.order_state import OrderTrigger, next_status
+
+__all__ = ["OrderManager", "OrderParams", "new_client_order_id"]
+
+ACTIVE_STATUSES = tuple(status for status in OrderStatus if not status.is_terminal)
+MAX_HISTORY_LIMIT = 1000
+
+
+def new_client_order_id() -> str:
+    """32 alphanumerics: OKX's clOrdId limit, unique without coordination between replicas."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class OrderParams:
+    """What to send: the spec's `OrderParams` (sizes in the instrument's unit, prices in quote)."""
+
+    instrument_id: str
+    side: OrderSide
+    order_type: OrderType
+    size: Decimal
+    price: Decimal | None = None
+    trade_mode: str = TradeMode.CASH
+    position_side: PositionSide | None = None
+    target_currency: str | None = None
+    reduce_only: bool = False
+    instrument_type: InstrumentType = InstrumentType.SPOT
+
+    def __post_init__(self) -> None:
+        if self.size <= 0:
+            raise ValueError("size must be positive")
+        if self.order_type is OrderType.MARKET and self.price is not None:
+            raise ValueError("a market order has no price")
+        if self.order_type is not OrderType.MARKET and self.price is None:
+            raise ValueError(f"a {self.order_type.value} order needs a price")
+
+
+class OrderManager:
+    def __init__(self, db_session: AsyncSession) -> None:
+        self.session = db_session
+
+    async def create_order(
+        self,
+        order_params: OrderParams,
+        *,
+        strategy_id: str | None = None,
+        execution_id: int | None = None,
+        idempotency_key: str | None = None,
+        request_fingerprint: str | None = None,
+        arrival_price: Decimal | None = None,
+        client_order_id: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Order:
+        """The write-ahead row (status pending_submit), flushed so it has its id; the caller commits it
+        before any byte goes to the exchange."""
+        order = Order(
+            client_order_id=client_order_id or new_client_order_id(),
+            idempotency_key=idempotency_key,
+            request_fingerprint=request_fingerprint,
+            instrument_id=order_params.instrument_id,
+            instrument_type=order_params.instrument_type,
+            side=order_params.side,
+            order_type=order_params.order_type,
+            trade_mode=TradeMode(order_params.trade_mode),
+            position_side=order_params.position_side,
+            target_currency=order_params.target_currency,
+            reduce_only=order_params.reduce_only,
+            size=order_params.size,
+            price=order_params.price,
+            filled_size=Decimal(0),
+            arrival_price=arrival_price,
+            status=OrderStatus.PENDING_SUBMIT,
+            strategy_id=strategy_id,
+            execution_id=execution_id,
+            meta=meta,
+        )
+        self.session.add(order)
+        record_event(
+            self.session,
+            ExecutionEventType.ORDER_CREATED,
+            order=order,
+            data={
+                "client_order_id": order.client_order_id,
+                "side": order.side,
+                "order_type": order.order_type,
+                "size": order.size,
+                "price": order.price,
+            },
+        )
+        await self.session.flush()
+        return order
+
+    async def transition(
+        self,
+        order: Order,
+        trigger: OrderTrigger,
+        *,
+        at: datetime | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Apply one trigger through the state machine; a stale one changes nothing. Returns whether it moved."""
+        target = next_status(order.status, trigger, has_fills=order.filled_size > 0)
+        if target is None or target is order.status:
+            return False
+        previous = order.status
+        order.status = target
+        now = at or utcnow()
+        if target is OrderStatus.LIVE and order.acknowledged_at is None:
+            order.acknowledged_at = now
+        if target.is_terminal:
+            order.finished_at = now
+        if error_code is not None:
+            order.error_code = error_code
+        if error_message is not None:
+            order.error_message = error_message
+        event_type = {
+            OrderStatus.CANCELED: ExecutionEventType.ORDER_CANCELED,
+            OrderStatus.REJECTED: ExecutionEventType.ORDER_REJECTED,
+        }.get(target, ExecutionEventType.ORDER_STATUS_CHANGED)
+        payload: dict[str, Any] = {"from": previous, "to": target, "trigger": trigger}
+        if error_code or error_message:
+            payload.update({"error_code": error_code, "error_message": error_message})
+        payload.update(data or {})
+        record_event(self.session, event_type, order=order, data=payload, occurred_at=now)
+        return True
+
+    async def get_order(self, order_id: int) -> Order | None:
+        return await self.session.get(Order, order_id)
+
+    async def lock(self, order_id: int) -> Order:
+        """The order re-read inside the current transaction (row-locked on PostgreSQL), so a change is always
+        applied to its latest state, never to a copy another task has since moved on."""
+        query = select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
+        if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
+            query = query.with_for_update()
+        return (await self.session.execute(query)).scalar_one()
+
+    async def get_by_client_order_id(self, client_order_id: str) -> Order | None:
+        result = await self.session.execute(select(Order).where(Order.client_order_id == client_order_id))
+        return result.scalar_one_or_none()
+
+    async def get_by_exchange_order_id(self, exchange_order_id: str) -> Order | None:
+        result = await self.session.execute(select(Order).where(Order.exchange_order_id == exchange_order_id))
+        return result.scalar_one_or_none()
+
+    async def get_active_orders(self, instrument_id: str | None = None) -> Sequence[Order]:
+        query = select(Order).where(Order.status.in_(ACTIVE_STATUSES)).order_by(Order.id)
+        if instrument_id is not None:
+            query = query.where(Order.instrument_id == instrument_id)
+        return (await self.session.execute(query)).scalars().all()
+
+    async def get_order_history(self, filters: Mapping[str, Any] | None = None, limit: int = 100) -> Sequence[Order]:
+        """Newest first; filters on instrument_id, status, side, strategy_id, execution_id (equality)."""
+        filters = dict(filters or {})
+        unknown = set(filters) - {"instrument_id", "status", "side", "strategy_id", "execution_id"}
+        if unknown:
+            raise ValueError(f"unknown order filter(s): {', '.join(sorted(unknown))}")
+        query = select(Order)
+        for name, value in filters.items():
+            query = query.where(getattr(Order, name) == value)
+        limit = max(1, min(int(limit), MAX_HISTORY_LIMIT))
+        query = query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)
+        return (await self.session.execute(query)).scalars().all()

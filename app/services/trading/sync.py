@@ -1,0 +1,165 @@
+"""`ExchangeOrderSync`: apply what the exchange says about an order (a WebSocket push or a REST answer) to the
+database — its status through the state machine, each fill stored once with the position — in the caller's unit
+of work. The executor (after a submit or when reconciling) and the order tracker (pushes, gap fills) share it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models.trading import (
+    ExecutionEventType,
+    InstrumentType,
+    Liquidity,
+    Order,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    TradeMode,
+)
+from app.services.okx import models as okx
+from app.services.okx.client import OKXClient
+from app.services.okx.market import instrument_type_of
+from app.services.trading.events import record_event
+from app.services.trading.order_manager import OrderManager
+from app.services.trading.order_state import trigger_for_exchange_state
+from app.services.trading.recorder import TradeRecorder
+
+__all__ = ["ExchangeOrderSync", "SyncResult"]
+
+ORDER_TYPES = {member.value: member for member in OrderType}
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    order: Order
+    new_fills: int
+    # The exchange reports more filled than the fills stored: fetch the order's fills by REST to close the gap.
+    missing_fills: bool
+
+
+class ExchangeOrderSync:
+    def __init__(self, okx_client: OKXClient, db_session: AsyncSession) -> None:
+        self.okx = okx_client
+        self.session = db_session
+        self.orders = OrderManager(db_session)
+        self.recorder = TradeRecorder(db_session)
+
+    async def _find(self, snapshot: okx.Order) -> Order | None:
+        conditions = [Order.exchange_order_id == snapshot.ord_id]
+        if snapshot.cl_ord_id:
+            conditions.append(Order.client_order_id == snapshot.cl_ord_id)
+        found = (await self.session.execute(select(Order.id).where(or_(*conditions)))).scalars().first()
+        return await self.orders.lock(found) if found is not None else None
+
+    async def _record_external(self, snapshot: okx.Order) -> Order:
+        """An exchange order this service did not create: recorded and flagged, never ignored (DESIGN.md §4.5)."""
+        order = Order(
+            client_order_id=snapshot.cl_ord_id or None,
+            exchange_order_id=snapshot.ord_id,
+            instrument_id=snapshot.inst_id,
+            instrument_type=InstrumentType(instrument_type_of(snapshot.inst_id)),
+            side=OrderSide(snapshot.side),
+            order_type=ORDER_TYPES.get(snapshot.ord_type, OrderType.LIMIT),
+            trade_mode=TradeMode(snapshot.td_mode or "cash"),
+            size=snapshot.sz,
+            price=snapshot.px,
+            filled_size=Decimal(0),
+            status=OrderStatus.UNKNOWN,
+            is_external=True,
+            error_message="found on the exchange, not created by this service",
+        )
+        self.session.add(order)
+        record_event(
+            self.session,
+            ExecutionEventType.RECONCILIATION_DIFFERENCE,
+            order=order,
+            data={
+                "difference": "unknown exchange order",
+                "ordId": snapshot.ord_id,
+                "clOrdId": snapshot.cl_ord_id,
+                "state": snapshot.state,
+            },
+        )
+        await self.session.flush()
+        return order
+
+    async def apply(
+        self,
+        snapshot: okx.Order,
+        fills: Sequence[okx.Fill] = (),
+        *,
+        from_push: bool = False,
+        order: Order | None = None,
+    ) -> SyncResult:
+        """Record the fills not stored yet and move the status; flushes, the caller commits."""
+        if order is None:
+            order = await self._find(snapshot)
+        if order is None:
+            order = await self._record_external(snapshot)
+        if order.exchange_order_id is None:
+            order.exchange_order_id = snapshot.ord_id
+
+        instrument = await self.okx.public.instrument(order.instrument_id)
+        multiplier = instrument.contract_multiplier
+        position_side = order.position_side or PositionSide.NET
+        new_fills = 0
+        candidates = list(fills)
+        if from_push and snapshot.trade_id and snapshot.fill_sz and snapshot.fill_px:
+            # A push carries the fill it reports (with its own fee); REST order answers do not (their fee is
+            # cumulative), so their fills come from the fills endpoint instead.
+            candidates.append(
+                okx.Fill(
+                    inst_id=snapshot.inst_id,
+                    trade_id=snapshot.trade_id,
+                    ord_id=snapshot.ord_id,
+                    cl_ord_id=snapshot.cl_ord_id,
+                    side=snapshot.side,
+                    fill_px=snapshot.fill_px,
+                    fill_sz=snapshot.fill_sz,
+                    fee=snapshot.fill_fee,
+                    fee_ccy=snapshot.fill_fee_ccy or snapshot.fee_ccy,
+                    exec_type=snapshot.exec_type,
+                    fill_time=snapshot.fill_time,
+                    ts=snapshot.fill_time or snapshot.u_time,
+                )
+            )
+        for fill in candidates:
+            if fill.ord_id != order.exchange_order_id or fill.fill_sz <= 0:
+                continue
+            trade = await self.recorder.record_trade(
+                order.id,
+                fill.trade_id,
+                order.instrument_id,
+                order.side,
+                fill.fill_px,
+                fill.fill_sz,
+                -(fill.fee or Decimal(0)),  # OKX: negative = charged; ours: positive = paid
+                fill.fee_ccy or "",
+                Liquidity.MAKER if fill.exec_type == "M" else Liquidity.TAKER if fill.exec_type == "T" else None,
+                fill.fill_time or fill.ts,
+                multiplier=multiplier,
+                instrument_type=order.instrument_type,
+                position_side=position_side,
+            )
+            new_fills += trade is not None
+
+        if order.order_type is not OrderType.MARKET and not order.is_external:
+            # An accepted amend shows here first: the exchange's price and size are the order's.
+            if snapshot.px is not None and snapshot.px != order.price:
+                order.price = snapshot.px
+            if snapshot.sz != order.size:
+                order.size = snapshot.sz
+        trigger = trigger_for_exchange_state(snapshot.state)
+        if trigger is not None:
+            await self.orders.transition(order, trigger, at=snapshot.u_time, data={"exchange_state": snapshot.state})
+        if order.exchange_updated_at is None or snapshot.u_time > order.exchange_updated_at:
+            order.exchange_updated_at = snapshot.u_time
+        await self.session.flush()
+        return SyncResult(order, new_fills, missing_fills=snapshot.acc_fill_sz > order.filled_size)
