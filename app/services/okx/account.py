@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from app.services.okx.client import first, parse
 from app.services.okx.constants import Path
 from app.services.okx.models import AccountConfig, Balance, PositionInfo
 
@@ -21,14 +22,14 @@ class OKXAccount:
         """The trading account's equity and per-currency balances (all currencies, or the ones named)."""
         params = {"ccy": ",".join(currencies) or None}
         data = await self._client.request("GET", Path.BALANCE, params=params)
-        return Balance.model_validate(data[0]) if data else Balance()
+        return parse(Balance, first(data, what="balance"), what="balance") if data else Balance()
 
     async def get_positions(self, *, inst_type: str | None = None, inst_id: str | None = None) -> list[PositionInfo]:
         """Open derivative/margin positions (spot holdings are balances, not positions)."""
         data = await self._client.request("GET", Path.POSITIONS, params={"instType": inst_type, "instId": inst_id})
-        return [PositionInfo.model_validate(item) for item in data]
+        return [parse(PositionInfo, item, what="position") for item in data]
 
     async def get_config(self) -> AccountConfig:
         """Account level and position mode (`net_mode` or `long_short_mode`)."""
         data = await self._client.request("GET", Path.ACCOUNT_CONFIG)
-        return AccountConfig.model_validate(data[0])
+        return parse(AccountConfig, first(data, what="account config"), what="account config")

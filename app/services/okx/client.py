@@ -24,11 +24,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import httpx
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from app.services.okx.auth import OKXCredentials, iso_timestamp
@@ -38,6 +38,7 @@ from app.services.okx.errors import (
     OKXError,
     OKXOutcomeUnknown,
     OKXRateLimitError,
+    OKXRequestExpired,
     OKXServiceUnavailable,
     OKXTimestampExpired,
     OKXTransportError,
@@ -46,7 +47,7 @@ from app.services.okx.errors import (
 from app.services.okx.ratelimit import RateLimiter
 from app.services.okx.transport import AiohttpTransport, HttpxTransportAdapter, OKXTransport
 
-__all__ = ["OKXClient", "RetryPolicy", "encode_query", "to_okx_json"]
+__all__ = ["OKXClient", "RetryPolicy", "encode_query", "first", "parse", "to_okx_json"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,24 @@ def encode_query(params: dict[str, Any] | None) -> str:
         return ""
     pairs = [(key, _okx_value(value)) for key, value in params.items() if value is not None and value != ""]
     return urlencode(pairs, quote_via=quote, safe=QUERY_SAFE)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], item: Any, *, what: str) -> M:
+    """One typed result; a malformed item is an `OKXTransportError`, never a stray ValidationError."""
+    try:
+        return model.model_validate(item)
+    except ValidationError as exc:
+        raise OKXTransportError(f"OKX answered a malformed {what} ({exc.error_count()} problem(s))") from exc
+
+
+def first(data: list[Any], *, what: str) -> Any:
+    """The single item of an answer that must have one."""
+    if not data or not isinstance(data[0], dict):
+        raise OKXTransportError(f"OKX answered without a {what}")
+    return data[0]
 
 
 class OKXClient:
@@ -187,9 +206,22 @@ class OKXClient:
     async def sync_time(self) -> float:
         """Measure the offset to OKX's clock from /public/time (half the round trip corrects for latency)."""
         started = self._clock()
-        data = await self.request("GET", Path.TIME, auth=False)
+        # One attempt: a retry's backoff inside the measured interval would skew the offset by seconds.
+        data = await self._send_once(
+            "GET",
+            Path.TIME,
+            params=None,
+            body=None,
+            auth=False,
+            safe_to_repeat=True,
+            exp_time_ms=None,
+            client_order_id=None,
+        )
         finished = self._clock()
-        server_s = int(data[0]["ts"]) / 1000
+        try:
+            server_s = int(first(data, what="server time")["ts"]) / 1000
+        except (KeyError, ValueError, TypeError) as exc:
+            raise OKXTransportError("OKX answered a malformed server time") from exc
         self._offset_s = server_s - (started + finished) / 2
         self._synced_at = finished
         return self._offset_s
@@ -232,8 +264,7 @@ class OKXClient:
         safe_to_repeat = method == "GET" if idempotent is None else idempotent
 
         def should_retry(exc: BaseException) -> bool:
-            if exp_time_ms is not None and self.now_ms() >= exp_time_ms:
-                return False  # OKX would refuse it now; the caller learns it was not placed
+            # A place/amend whose expTime passes while it waits is stopped in _send_once, before it is sent.
             if isinstance(exc, OKXRateLimitError | OKXTimestampExpired):
                 return True  # refused before processing: repeating is safe
             return safe_to_repeat and isinstance(exc, OKXTransportError | OKXServiceUnavailable)
@@ -281,6 +312,8 @@ class OKXClient:
         exp_time_ms: int | None,
         client_order_id: str | None,
     ) -> list[Any]:
+        if self._closed:
+            raise OKXTransportError(f"{method} {path}: the client is closed")
         query = encode_query(params)
         content = to_okx_json(body) if body is not None else ""
         items: Iterable[dict[str, Any]] = body if isinstance(body, list) else [body or params or {}]
@@ -298,6 +331,9 @@ class OKXClient:
         if self.demo:
             headers["x-simulated-trading"] = "1"
         if exp_time_ms is not None:
+            if self.now_ms() >= exp_time_ms:
+                # Waiting (rate limit, backoff, clock sync) used up its validity: OKX would refuse it; it is not sent.
+                raise OKXRequestExpired(f"{method} {path}: expTime passed before it could be sent", code="50037")
             headers["expTime"] = str(exp_time_ms)
         try:
             status, raw = await self._transport.send(
@@ -326,11 +362,11 @@ class OKXClient:
             payload = json.loads(raw)
         except ValueError:
             payload = None
-        if not isinstance(payload, dict) or "code" not in payload:
-            detail = f"{method} {path}: HTTP {status} without an OKX envelope"
+        if not isinstance(payload, dict) or "code" not in payload or not isinstance(payload.get("data") or [], list):
+            detail = f"{method} {path}: HTTP {status} without a readable OKX envelope"
             if status == 429:
                 raise OKXRateLimitError(detail, code="50011", http_status=status)
-            if not safe_to_repeat and (status >= 500 or status in (408,)):
+            if not safe_to_repeat:  # whatever the exchange did, this answer does not say: reconcile
                 raise OKXOutcomeUnknown(
                     detail, http_status=status, client_order_id=client_order_id, exp_time_ms=exp_time_ms
                 )

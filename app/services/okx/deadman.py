@@ -13,7 +13,6 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from app.services.okx.errors import OKXError
 from app.services.okx.models import CancelAllAfter
 from app.services.okx.trade import OKXTrade
 
@@ -57,9 +56,9 @@ class DeadManSwitch:
         try:
             self.last_armed = await self._trade.cancel_all_after(self.timeout_s, tag=self.tag)
             return self.last_armed
-        except OKXError as exc:
+        except Exception as exc:  # any failure: counted and logged; the loop must keep beating
             self.failures += 1
-            log.error("dead-man switch: re-arming failed: %s", exc)
+            log.error("dead-man switch: re-arming failed: %s: %s", type(exc).__name__, exc)
             return None
 
     async def _beat(self) -> None:
@@ -78,5 +77,7 @@ class DeadManSwitch:
                 await self._task
             self._task = None
         if disarm:
-            with contextlib.suppress(OKXError):
+            try:
                 await self._trade.cancel_all_after(0, tag=self.tag)
+            except Exception as exc:
+                log.error("dead-man switch: disarming failed (OKX cancels on timeout): %s", exc)

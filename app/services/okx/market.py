@@ -7,9 +7,10 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from app.services.okx.client import first, parse
 from app.services.okx.constants import Path
 from app.services.okx.errors import OKXInstrumentNotFound
-from app.services.okx.models import Instrument, OrderBook, Ticker, ms_to_datetime
+from app.services.okx.models import Instrument, OrderBook, ServerTime, Ticker
 
 if TYPE_CHECKING:
     from app.services.okx.client import OKXClient
@@ -40,16 +41,16 @@ class OKXMarket:
         data = await self._client.request("GET", Path.TICKER, params={"instId": inst_id}, auth=False)
         if not data:
             raise OKXInstrumentNotFound(f"no ticker for {inst_id}", code="51001")
-        return Ticker.model_validate(data[0])
+        return parse(Ticker, first(data, what="ticker"), what="ticker")
 
     async def get_tickers(self, inst_type: str) -> list[Ticker]:
         data = await self._client.request("GET", Path.TICKERS, params={"instType": inst_type}, auth=False)
-        return [Ticker.model_validate(item) for item in data]
+        return [parse(Ticker, item, what="ticker") for item in data]
 
     async def get_order_book(self, inst_id: str, depth: int = 20) -> OrderBook:
         """Top `depth` levels per side (OKX: 1–400; without `sz` it sends only 1)."""
         data = await self._client.request("GET", Path.BOOKS, params={"instId": inst_id, "sz": depth}, auth=False)
-        return OrderBook.model_validate(data[0])
+        return parse(OrderBook, first(data, what="order book"), what="order book")
 
 
 class OKXPublic:
@@ -61,14 +62,16 @@ class OKXPublic:
 
     async def get_server_time(self) -> datetime:
         data = await self._client.request("GET", Path.TIME, auth=False)
-        return ms_to_datetime(data[0]["ts"])
+        return parse(ServerTime, first(data, what="server time"), what="server time").ts
 
     async def get_instruments(
         self, inst_type: str, *, inst_id: str | None = None, uly: str | None = None, inst_family: str | None = None
     ) -> list[Instrument]:
         params = {"instType": inst_type, "instId": inst_id, "uly": uly, "instFamily": inst_family}
         data = await self._client.request("GET", Path.INSTRUMENTS, params=params, auth=False)
-        return [Instrument.model_validate(item) for item in data if item.get("instId")]
+        return [
+            parse(Instrument, item, what="instrument") for item in data if isinstance(item, dict) and item.get("instId")
+        ]
 
     async def instruments(self, inst_type: str, *, refresh: bool = False) -> dict[str, Instrument]:
         """All instruments of a type by instId, cached for `cache_ttl_s` (one fetch even under concurrency)."""

@@ -27,6 +27,7 @@ __all__ = [
     "OrderAck",
     "OrderBook",
     "PositionInfo",
+    "ServerTime",
     "Ticker",
     "ms_to_datetime",
 ]
@@ -266,6 +267,10 @@ class AccountConfig(OKXModel):
     label: str | None = None
 
 
+class ServerTime(OKXModel):
+    ts: OKXTime
+
+
 class CancelAllAfter(OKXModel):
     """`trigger_time`: when OKX will cancel everything ("0" = disabled). OKX's unit is undocumented (the docs
     example shows Unix seconds), so it is kept as OKX sent it."""
@@ -273,6 +278,11 @@ class CancelAllAfter(OKXModel):
     trigger_time: str | None = None
     tag: str | None = None
     ts: str | None = None
+
+    @field_validator("trigger_time", "ts", mode="before")
+    @classmethod
+    def _as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value  # OKX's type here is undocumented
 
     @property
     def enabled(self) -> bool:

@@ -13,6 +13,9 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import ValidationError
+
+from app.services.okx.client import first, parse
 from app.services.okx.constants import BATCH_MAX, Path
 from app.services.okx.errors import OKXError, OKXOutcomeUnknown, OKXParameterError, OKXTransportError, error_for_code
 from app.services.okx.models import CancelAllAfter, Fill, Order, OrderAck
@@ -105,10 +108,15 @@ class OKXTrade:
 
     # --- place / amend: never re-sent after an ambiguous failure -------------------------------------------
 
-    def _ack_or_error(
-        self, item: dict[str, Any], *, may_be_unknown: bool, exp_time_ms: int | None
-    ) -> OrderAck | OKXError:
-        ack = OrderAck.model_validate(item)
+    def _ack_or_error(self, item: Any, *, may_be_unknown: bool, exp_time_ms: int | None) -> OrderAck | OKXError:
+        try:
+            ack = OrderAck.model_validate(item)
+        except ValidationError:
+            detail = "OKX answered a malformed order item"
+            if may_be_unknown:
+                client_order_id = item.get("clOrdId") if isinstance(item, dict) else None
+                return OKXOutcomeUnknown(detail, client_order_id=client_order_id, exp_time_ms=exp_time_ms)
+            return OKXTransportError(detail)
         if ack.ok:
             return ack
         if may_be_unknown and ack.s_code in ("50004", "50001", "50013", "50026"):
@@ -193,8 +201,21 @@ class OKXTrade:
                 ]
             return by_position
 
-        results = await asyncio.gather(*(send(chunk) for chunk in _chunks(bodies)))
-        return [result for chunk_results in results for result in chunk_results]
+        chunks = _chunks(bodies)
+        results = await asyncio.gather(*(send(chunk) for chunk in chunks), return_exceptions=True)
+        merged: list[OrderAck | OKXError] = []
+        for chunk, chunk_results in zip(chunks, results, strict=True):
+            if isinstance(chunk_results, BaseException):  # unexpected: never lose the other chunks' acks over it
+                detail = f"batch answer could not be read: {type(chunk_results).__name__}: {chunk_results}"
+                merged += [
+                    OKXOutcomeUnknown(detail, client_order_id=item.get("clOrdId"), exp_time_ms=exp_time_ms)
+                    if not idempotent
+                    else OKXTransportError(detail)
+                    for item in chunk
+                ]
+            else:
+                merged += chunk_results
+        return merged
 
     async def place_orders(
         self, orders: Sequence[OrderRequest], *, exp_time_ms: int | None = None
@@ -225,7 +246,7 @@ class OKXTrade:
         data = await self._client.request(
             "POST", Path.CANCEL_ALL_AFTER, body={"timeOut": str(timeout_s), "tag": tag}, idempotent=True
         )
-        return CancelAllAfter.model_validate(data[0])
+        return parse(CancelAllAfter, first(data, what="cancel-all-after result"), what="cancel-all-after result")
 
     # --- queries ------------------------------------------------------------------------------------------
 
@@ -235,7 +256,7 @@ class OKXTrade:
             raise OKXParameterError("get_order needs ord_id or cl_ord_id", code="51003")
         params = {"instId": inst_id, "ordId": ord_id, "clOrdId": None if ord_id else cl_ord_id}
         data = await self._client.request("GET", Path.ORDER, params=params)
-        return Order.model_validate(data[0])
+        return parse(Order, first(data, what="order"), what="order")
 
     async def get_pending_orders(
         self,
@@ -317,7 +338,7 @@ class OKXTrade:
             "end": end_ms,
             "limit": limit,
         }
-        return [Fill.model_validate(item) for item in await self._client.request("GET", path, params=params)]
+        return [parse(Fill, item, what="fill") for item in await self._client.request("GET", path, params=params)]
 
     # --- pagination ---------------------------------------------------------------------------------------
 

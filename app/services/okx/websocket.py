@@ -182,6 +182,8 @@ class OKXWebSocket:
             except (OSError, TimeoutError, websockets.WebSocketException, _ConnectionLost, OKXError) as exc:
                 # Login failures were queued as WSError when OKX answered; here they only cost a backoff.
                 log.warning("OKX WebSocket %s lost: %s: %s", self.url, type(exc).__name__, exc)
+            except Exception:  # anything else must not end the connection loop for good
+                log.exception("OKX WebSocket %s: unexpected error; reconnecting", self.url)
             finally:
                 self._connection = None
                 self.connected.clear()
@@ -247,11 +249,16 @@ class OKXWebSocket:
         try:
             message = json.loads(text)
         except ValueError:
-            log.warning("OKX WebSocket sent a non-JSON frame: %.200s", text)
+            message = None
+        if not isinstance(message, dict):
+            log.warning("OKX WebSocket sent a frame that is not a JSON object: %.200s", text)
             return None
         if "data" in message and "arg" in message:
-            arg = message["arg"]
-            await self._emit(WSPush(arg.get("channel", ""), arg, message["data"], message.get("action"), message))
+            arg, data = message["arg"], message["data"]
+            if not isinstance(arg, dict) or not isinstance(data, list):
+                log.warning("OKX WebSocket push with a malformed arg/data: %.200s", text)
+                return None
+            await self._emit(WSPush(str(arg.get("channel", "")), arg, data, message.get("action"), message))
             return None
         if message.get("event") == "error":
             await self._emit(WSError(str(message.get("code", "")), str(message.get("msg", ""))))
@@ -263,7 +270,10 @@ class OKXWebSocket:
         await self._connection.send(json.dumps(message, separators=(",", ":")))
 
     async def _emit(self, event: WSEvent) -> None:
-        if self._on_event is not None:
-            await self._on_event(event)
-        else:
+        if self._on_event is None:
             self._events.put_nowait(event)
+            return
+        try:
+            await self._on_event(event)
+        except Exception:  # a subscriber's failure (e.g. its database is down) must not cut the connection
+            log.exception("OKX WebSocket: the on_event callback failed for %s", type(event).__name__)

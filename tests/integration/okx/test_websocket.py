@@ -254,3 +254,28 @@ async def test_callback_interface(fake_okx: FakeOKX) -> None:
         await asyncio.wait_for(pushed.wait(), 5)
 
     assert [type(event).__name__ for event in received] == ["WSConnected", "WSPush"]
+
+
+async def test_odd_frames_and_a_failing_callback_do_not_end_the_connection(fake_okx: FakeOKX) -> None:
+    pushes: list[WSPush] = []
+
+    async def on_event(event: object) -> None:
+        if isinstance(event, WSPush):
+            pushes.append(event)
+            if len(pushes) == 1:
+                raise RuntimeError("subscriber failed")
+
+    async with _client(fake_okx.url, on_event=on_event) as ws:
+        await ws.subscribe(ORDERS_ARG)
+        await asyncio.wait_for(ws.connected.wait(), 5)
+        for frame in ("[1, 2]", "null", '{"arg": "x", "data": 1}'):
+            await fake_okx.connections[-1].send(frame)
+        await fake_okx.push_order("live")  # the callback raises on this one
+        await fake_okx.push_order("filled")
+        for _ in range(100):
+            if len(pushes) == 2:
+                break
+            await asyncio.sleep(0.01)
+
+    assert [p.data[0]["state"] for p in pushes] == ["live", "filled"]
+    assert ws.connections == 1  # never reconnected: nothing above broke the link

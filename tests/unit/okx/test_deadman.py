@@ -83,3 +83,26 @@ def test_bad_settings_are_refused(okx: OKXClient) -> None:
         DeadManSwitch(okx.trade, timeout_s=5)
     with pytest.raises(ValueError):
         DeadManSwitch(okx.trade, timeout_s=30, interval_s=30)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"code": "0", "msg": "", "data": []},
+        {"code": "0", "msg": "", "data": [{"triggerTime": 1587971460, "tag": "", "ts": 1587971400}]},
+    ],
+    ids=["empty", "numbers"],
+)
+async def test_odd_answers_never_stop_the_heartbeat(okx: OKXClient, okx_mock: respx.MockRouter, answer: dict) -> None:
+    okx_mock.post("/api/v5/trade/cancel-all-after").mock(return_value=httpx.Response(200, json=answer))
+    switch = DeadManSwitch(okx.trade, timeout_s=10, interval_s=0.01)
+
+    await switch.start()
+    await asyncio.sleep(0.05)
+    assert switch.running
+    await switch.stop()
+
+    if answer["data"]:
+        assert switch.last_armed is not None and switch.last_armed.trigger_time == "1587971460"
+    else:
+        assert switch.failures >= 2

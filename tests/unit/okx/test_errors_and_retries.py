@@ -213,15 +213,24 @@ async def test_rate_limited_place_is_retried_with_the_same_exp_time(okx: OKXClie
     assert {call.request.headers["expTime"] for call in route.calls} == {"1597026390000"}
 
 
-async def test_rate_limited_place_is_not_retried_past_its_exp_time(
+async def test_a_place_is_never_sent_after_its_exp_time(
     okx: OKXClient, okx_mock: respx.MockRouter, clock: FakeClock
 ) -> None:
-    route = okx_mock.post("/api/v5/trade/order").mock(return_value=envelope("50011"))
+    exp_time_ms = int(clock.now * 1000) + 500
 
-    with pytest.raises(OKXRateLimitError):
-        await okx.trade.place_order(ORDER, exp_time_ms=int(clock.now * 1000) - 1)
+    def rate_limited_while_time_passes(request: httpx.Request) -> httpx.Response:
+        clock.now += 1.0  # the backoff outlives the order's validity
+        return envelope("50011")
 
+    route = okx_mock.post("/api/v5/trade/order").mock(side_effect=rate_limited_while_time_passes)
+
+    with pytest.raises(OKXRequestExpired):  # a definite "not placed": the retry was not sent
+        await okx.trade.place_order(ORDER, exp_time_ms=exp_time_ms)
     assert route.call_count == 1
+
+    with pytest.raises(OKXRequestExpired):
+        await okx.trade.place_order(ORDER, exp_time_ms=int(clock.now * 1000) - 1)
+    assert route.call_count == 1  # already expired: nothing sent at all
 
 
 # --- idempotent calls: retried with backoff -----------------------------------------------------------------
@@ -444,3 +453,86 @@ async def test_no_secret_in_logs_errors_or_reprs(
     for text in texts:
         for secret in (SECRET, PASSPHRASE, signature):
             assert secret not in text
+
+
+# --- malformed answers: always a typed OKX error ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, text="<html>maintenance</html>"),
+        httpx.Response(200, json=None),
+        httpx.Response(200, json={"code": "0", "msg": "", "data": [{}]}),  # an item without sCode
+        httpx.Response(200, json={"code": "0", "msg": "", "data": {"ordId": "1"}}),  # data not a list
+    ],
+    ids=["html", "null", "item-without-scode", "data-not-a-list"],
+)
+async def test_unreadable_place_answer_is_outcome_unknown(
+    okx: OKXClient, okx_mock: respx.MockRouter, answer: httpx.Response
+) -> None:
+    okx_mock.post("/api/v5/trade/order").mock(return_value=answer)
+
+    with pytest.raises(OKXOutcomeUnknown):
+        await okx.trade.place_order(ORDER)
+
+
+@pytest.mark.parametrize(
+    ("path", "call"),
+    [
+        ("/api/v5/trade/order", lambda okx: okx.trade.get_order("BTC-USDT", ord_id="1")),
+        ("/api/v5/market/ticker", lambda okx: okx.market.get_ticker("BTC-USDT")),
+        ("/api/v5/account/config", lambda okx: okx.account.get_config()),
+    ],
+    ids=["order", "ticker", "config"],
+)
+async def test_empty_or_malformed_lookups_are_typed_errors(
+    okx: OKXClient, okx_mock: respx.MockRouter, path: str, call: object
+) -> None:
+    okx_mock.get(path).mock(
+        side_effect=[
+            httpx.Response(200, json={"code": "0", "msg": "", "data": []}),
+            httpx.Response(200, json={"code": "0", "msg": "", "data": [{"x": 1}]}),
+        ]
+    )
+
+    for _ in range(2):
+        with pytest.raises(OKXError):  # typed: an empty ticker is "no such instrument", the rest "unreadable"
+            await call(okx)  # type: ignore[operator]
+
+
+async def test_a_malformed_batch_item_does_not_lose_the_other_acks(okx: OKXClient, okx_mock: respx.MockRouter) -> None:
+    okx_mock.post("/api/v5/trade/batch-orders").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "code": "0",
+                "msg": "",
+                "data": [BATCH_ORDERS_OK["data"][0], {"clOrdId": "oktswap7"}],
+            },
+        )
+    )
+    orders = [
+        ORDER,
+        OrderRequest(
+            inst_id="BTC-USDT",
+            td_mode="cash",
+            side="buy",
+            ord_type="limit",
+            sz=Decimal("1"),
+            px=Decimal("1"),
+            cl_ord_id="oktswap7",
+        ),
+    ]
+
+    first, second = await okx.trade.place_orders(orders)
+
+    assert not isinstance(first, OKXError) and first.ord_id == "12345689"
+    assert isinstance(second, OKXOutcomeUnknown) and second.client_order_id == "oktswap7"
+
+
+async def test_a_closed_client_sends_nothing(okx: OKXClient, okx_mock: respx.MockRouter) -> None:
+    await okx.aclose()
+
+    with pytest.raises(OKXTransportError, match="closed"):
+        await okx.public.get_server_time()
