@@ -17,7 +17,11 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
 
     pysqlite/aiosqlite open transactions lazily and do not emit BEGIN themselves, which breaks SAVEPOINT and
     lets a transaction span less than it should; SQLAlchemy's documented fix is to emit BEGIN ourselves.
-    WAL lets readers proceed while one writer writes; foreign keys are off in SQLite unless asked for.
+    It is `BEGIN IMMEDIATE`: a transaction that reads and then writes would otherwise fail at once with "database
+    is locked" when another writer holds the lock (SQLite cannot wait out a lock upgrade); taking the write lock at
+    BEGIN makes concurrent units of work (the API, the order tracker) queue behind `busy_timeout` instead. SQLite
+    is the single-process default; PostgreSQL is for concurrency.
+    WAL lets readers outside a transaction proceed while one writer writes; foreign keys are off unless asked for.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -27,12 +31,12 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from app.models.base import utcnow
@@ -24,7 +24,6 @@ from app.services.okx.errors import (
     OKXAPIError,
     OKXError,
     OKXOrderAlreadyFinished,
-    OKXOrderNotFound,
     OKXOutcomeUnknown,
 )
 from app.services.okx.market import instrument_type_of
@@ -33,14 +32,12 @@ from app.services.trading.errors import OrderNotCancelable, OrderNotFound, RiskR
 from app.services.trading.events import record_event
 from app.services.trading.order_manager import OrderManager, OrderParams
 from app.services.trading.order_state import OrderTrigger
+from app.services.trading.order_tracker import OrderTracker
 from app.services.trading.risk import ExecutionRiskControl
 from app.services.trading.signal import Account, Signal
 from app.services.trading.sync import ExchangeOrderSync
 
 __all__ = ["TradeExecutor"]
-
-# Clock error allowed between us and OKX when deciding that an expTime has passed.
-EXP_TIME_MARGIN = timedelta(seconds=2)
 
 
 class TradeExecutor:
@@ -49,7 +46,7 @@ class TradeExecutor:
         okx_client: OKXClient,
         order_manager: OrderManager,
         risk_manager: ExecutionRiskControl,
-        order_tracker: object | None = None,
+        order_tracker: OrderTracker | None = None,
         *,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -123,6 +120,8 @@ class TradeExecutor:
         order.submitted_at = utcnow()
         await self.session.commit()  # the write-ahead row exists before the exchange hears of the order
         order_id = order.id
+        if self.tracker is not None:  # before sending: a push may beat the answer
+            await self.tracker.start_tracking(order_id, instrument_id=order.instrument_id)
         request = OrderRequest(
             inst_id=params.instrument_id,
             td_mode=str(params.trade_mode),
@@ -163,31 +162,7 @@ class TradeExecutor:
 
     async def reconcile_order(self, order: Order) -> Order:
         """Ask the exchange about the order by clOrdId and apply the answer, fills included."""
-        order_id, client_order_id = order.id, order.client_order_id
-        try:
-            if order.exchange_order_id:
-                snapshot = await self.okx.trade.get_order(order.instrument_id, ord_id=order.exchange_order_id)
-            else:
-                snapshot = await self.okx.trade.get_order(order.instrument_id, cl_ord_id=client_order_id)
-        except OKXOrderNotFound:
-            order = await self.orders.lock(order_id)
-            expired = order.submit_expires_at is not None and self.clock() > order.submit_expires_at + EXP_TIME_MARGIN
-            if order.exchange_order_id is None and expired:
-                await self.orders.transition(
-                    order,
-                    OrderTrigger.CONFIRMED_ABSENT,
-                    error_code="not_found_after_exp_time",
-                    error_message="the exchange has no such order and its expTime has passed: it was never placed",
-                )
-                await self.session.commit()
-            return order
-        fills = []
-        if snapshot.acc_fill_sz > 0:
-            fills = [
-                fill async for fill in self.okx.trade.iter_fills(inst_id=order.instrument_id, ord_id=snapshot.ord_id)
-            ]
-        order = await self.orders.lock(order_id)
-        await self.sync.apply(snapshot, fills, order=order)
+        order = await self.sync.reconcile(order, self.clock())
         await self.session.commit()
         return order
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import or_, select
@@ -25,13 +26,17 @@ from app.models.trading import (
 )
 from app.services.okx import models as okx
 from app.services.okx.client import OKXClient
+from app.services.okx.errors import OKXOrderNotFound
 from app.services.okx.market import instrument_type_of
 from app.services.trading.events import record_event
 from app.services.trading.order_manager import OrderManager
-from app.services.trading.order_state import trigger_for_exchange_state
+from app.services.trading.order_state import OrderTrigger, trigger_for_exchange_state
 from app.services.trading.recorder import TradeRecorder
 
-__all__ = ["ExchangeOrderSync", "SyncResult"]
+__all__ = ["EXP_TIME_MARGIN", "ExchangeOrderSync", "SyncResult"]
+
+# Clock error allowed between us and OKX when deciding that an expTime has passed.
+EXP_TIME_MARGIN = timedelta(seconds=2)
 
 ORDER_TYPES = {member.value: member for member in OrderType}
 
@@ -99,6 +104,8 @@ class ExchangeOrderSync:
         order: Order | None = None,
     ) -> SyncResult:
         """Record the fills not stored yet and move the status; flushes, the caller commits."""
+        # Network before locks: the instrument (cached) is looked up before any row is locked.
+        instrument = await self.okx.public.instrument(snapshot.inst_id)
         if order is None:
             order = await self._find(snapshot)
         if order is None:
@@ -106,7 +113,6 @@ class ExchangeOrderSync:
         if order.exchange_order_id is None:
             order.exchange_order_id = snapshot.ord_id
 
-        instrument = await self.okx.public.instrument(order.instrument_id)
         multiplier = instrument.contract_multiplier
         position_side = order.position_side or PositionSide.NET
         new_fills = 0
@@ -163,3 +169,34 @@ class ExchangeOrderSync:
             order.exchange_updated_at = snapshot.u_time
         await self.session.flush()
         return SyncResult(order, new_fills, missing_fills=snapshot.acc_fill_sz > order.filled_size)
+
+    async def reconcile(self, order: Order, now: datetime) -> Order:
+        """Ask the exchange about `order` (by ordId, else clOrdId) and apply the answer, fills included.
+
+        "Not found" fails the order only when it was never acknowledged and its expTime (plus a margin for clock
+        error) has passed: OKX never executes a request after its expTime, so only then is absence a proof.
+        Flushes; the caller commits.
+        """
+        order_id = order.id
+        try:
+            if order.exchange_order_id:
+                snapshot = await self.okx.trade.get_order(order.instrument_id, ord_id=order.exchange_order_id)
+            else:
+                snapshot = await self.okx.trade.get_order(order.instrument_id, cl_ord_id=order.client_order_id)
+        except OKXOrderNotFound:
+            order = await self.orders.lock(order_id)
+            deadline = order.submit_expires_at
+            if order.exchange_order_id is None and deadline is not None and now > deadline + EXP_TIME_MARGIN:
+                await self.orders.transition(
+                    order,
+                    OrderTrigger.CONFIRMED_ABSENT,
+                    error_code="not_found_after_exp_time",
+                    error_message="the exchange has no such order and its expTime has passed: it was never placed",
+                )
+            return order
+        fills: list[okx.Fill] = []
+        if snapshot.acc_fill_sz > 0:
+            fills = [f async for f in self.okx.trade.iter_fills(inst_id=order.instrument_id, ord_id=snapshot.ord_id)]
+        order = await self.orders.lock(order_id)
+        await self.apply(snapshot, fills, order=order)
+        return order

@@ -1,0 +1,263 @@
+"""`OrderTracker`: keeps the database in step with the exchange for every open order.
+
+One private WebSocket subscription (`orders`, all instrument types) serves every order — never a task or a poll
+loop per order. Each push is applied in its own unit of work through `ExchangeOrderSync` (status through the state
+machine, each fill stored once, position and events with it), so duplicated, late or reordered pushes change
+nothing twice. REST fills the gaps: after every (re)connect the tracker reconciles every tracked order, and while
+the socket is down it polls them. Pushes for orders this service does not know are recorded and flagged.
+Callbacks (`start_tracking(..., callback=)`) are subscribers: they run after the commit, and their errors are
+logged, never propagated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.models.base import utcnow
+from app.models.trading import Order
+from app.services.okx import models as okx
+from app.services.okx.auth import OKXCredentials
+from app.services.okx.client import OKXClient, parse
+from app.services.okx.errors import OKXError
+from app.services.okx.websocket import OKXWebSocket, WSConnected, WSEvent, WSPush
+from app.services.trading.order_manager import OrderManager
+from app.services.trading.sync import ExchangeOrderSync
+
+__all__ = ["OrderCallback", "OrderTracker", "TrackerStatus"]
+
+log = logging.getLogger(__name__)
+
+OrderCallback = Callable[[Order, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class _Tracked:
+    order_id: int
+    exchange_order_id: str | None
+    instrument_id: str | None
+    callback: OrderCallback | None
+
+
+@dataclass(frozen=True)
+class TrackerStatus:
+    websocket_connected: bool
+    orders_tracked: int
+    reconnects: int
+    seconds_since_last_push: float | None
+    polling: bool
+    last_gap_fill_at: datetime | None
+    last_gap_fill_orders: int
+
+
+class OrderTracker:
+    def __init__(
+        self,
+        okx_client: OKXClient,
+        order_manager: OrderManager,
+        *,
+        session_factory: async_sessionmaker[AsyncSession] | None = None,
+        ws_url: str | None = None,
+        credentials: OKXCredentials | None = None,
+        poll_interval_s: float = 5.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.okx = okx_client
+        self.order_manager = order_manager
+        self._session_factory = session_factory
+        self._ws_url = ws_url
+        self._credentials = credentials or okx_client.credentials
+        self.poll_interval_s = poll_interval_s
+        self.clock = clock
+        self._tracked: dict[int, _Tracked] = {}
+        self._ws: OKXWebSocket | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # one unit of work at a time: pushes, gap fills and polls never interleave
+        self.last_push_at: float | None = None
+        self.last_gap_fill_at: datetime | None = None
+        self.last_gap_fill_orders = 0
+        self.pushes_applied = 0
+
+    # --- lifecycle ----------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Subscribe to the private `orders` channel and resume tracking every open order in the database."""
+        await self.track_open_orders()
+        if self._ws_url is not None and self._credentials is not None and self._ws is None:
+            self._ws = OKXWebSocket(
+                self._ws_url, credentials=self._credentials, clock=self.okx.now_s, on_event=self._on_event
+            )
+            await self._ws.subscribe({"channel": "orders", "instType": "ANY"})
+            await self._ws.start()
+        if self._poller is None:
+            self._poller = asyncio.create_task(self._poll_while_disconnected(), name="order-tracker-poll")
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
+        if self._ws is not None:
+            await self._ws.close()
+            self._ws = None
+
+    @property
+    def status(self) -> TrackerStatus:
+        connected = self._ws is not None and self._ws.connected.is_set()
+        return TrackerStatus(
+            websocket_connected=connected,
+            orders_tracked=len(self._tracked),
+            reconnects=self._ws.reconnects if self._ws is not None else 0,
+            seconds_since_last_push=None if self.last_push_at is None else time.monotonic() - self.last_push_at,
+            polling=not connected,
+            last_gap_fill_at=self.last_gap_fill_at,
+            last_gap_fill_orders=self.last_gap_fill_orders,
+        )
+
+    # --- what is tracked ----------------------------------------------------------------------------------
+
+    async def start_tracking(
+        self,
+        order_id: int,
+        exchange_order_id: str | None = None,
+        instrument_id: str | None = None,
+        callback: OrderCallback | None = None,
+    ) -> None:
+        self._tracked[order_id] = _Tracked(order_id, exchange_order_id, instrument_id, callback)
+
+    def stop_tracking(self, order_id: int | str) -> None:
+        """Stop tracking by internal order id, or by exchange order id (the spec's sample passes that)."""
+        if isinstance(order_id, int):
+            self._tracked.pop(order_id, None)
+            return
+        for key, tracked in list(self._tracked.items()):
+            if tracked.exchange_order_id == order_id:
+                del self._tracked[key]
+
+    def is_tracking(self, order_id: int) -> bool:
+        return order_id in self._tracked
+
+    async def track_open_orders(self) -> int:
+        """Track every non-terminal order of the database (start-up) and reconcile each with the exchange."""
+        async with self._session() as session:
+            for order in await OrderManager(session).get_active_orders():
+                if order.id not in self._tracked:
+                    self._tracked[order.id] = _Tracked(order.id, order.exchange_order_id, order.instrument_id, None)
+        return await self.gap_fill()
+
+    # --- units of work ------------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _session(self) -> Any:
+        if self._session_factory is None:
+            yield self.order_manager.session
+            return
+        async with self._session_factory() as session:
+            yield session
+
+    async def _finish(self, order: Order, data: dict[str, Any]) -> None:
+        tracked = self._tracked.get(order.id)
+        if tracked is not None:
+            tracked.exchange_order_id = order.exchange_order_id
+            if tracked.callback is not None:
+                try:
+                    await tracked.callback(order, data)
+                except Exception:
+                    log.exception("order tracker: callback failed for order %s", order.id)
+        if order.status.is_terminal:
+            self._tracked.pop(order.id, None)
+
+    async def apply_push(self, item: dict[str, Any]) -> Order | None:
+        """One order object from the `orders` channel, applied in its own transaction."""
+        try:
+            snapshot = parse(okx.Order, item, what="order push")
+        except OKXError as exc:
+            log.warning("order tracker: unreadable push ignored: %s", exc)
+            return None
+        async with self._lock, self._session() as session:
+            sync = ExchangeOrderSync(self.okx, session)
+            result = await sync.apply(snapshot, from_push=True)
+            order = result.order
+            if result.missing_fills:  # the exchange counts more filled than we hold: fetch the fills by REST
+                order = await sync.reconcile(order, self.clock())
+            await session.commit()
+        self.pushes_applied += 1
+        if not order.is_external and order.id not in self._tracked and not order.status.is_terminal:
+            self._tracked[order.id] = _Tracked(order.id, order.exchange_order_id, order.instrument_id, None)
+        await self._finish(order, item)
+        return order
+
+    async def reconcile(self, order_id: int) -> Order | None:
+        async with self._lock, self._session() as session:
+            order = await session.get(Order, order_id)
+            await session.commit()  # no lock held while the exchange is asked
+            if order is None:
+                self._tracked.pop(order_id, None)
+                return None
+            order = await ExchangeOrderSync(self.okx, session).reconcile(order, self.clock())
+            await session.commit()
+        await self._finish(order, {"source": "rest"})
+        return order
+
+    async def adopt_pending_exchange_orders(self) -> int:
+        """Open orders on the exchange the database does not track: known ones are tracked again, unknown ones
+        are recorded and flagged (DESIGN.md §4.5). Returns how many were not tracked."""
+        untracked = [o async for o in self.okx.trade.iter_pending_orders()]
+        tracked_ids = {t.exchange_order_id for t in self._tracked.values()}
+        adopted = 0
+        for snapshot in untracked:
+            if snapshot.ord_id in tracked_ids:
+                continue
+            async with self._lock, self._session() as session:
+                result = await ExchangeOrderSync(self.okx, session).apply(snapshot)
+                await session.commit()
+            order = result.order
+            if not order.status.is_terminal:
+                self._tracked[order.id] = _Tracked(order.id, order.exchange_order_id, order.instrument_id, None)
+            adopted += 1
+        return adopted
+
+    async def gap_fill(self) -> int:
+        """Reconcile every tracked order by REST and adopt exchange orders nobody tracks (after a (re)connect,
+        at start-up, or as the fallback poll)."""
+        reconciled = 0
+        for order_id in list(self._tracked):
+            try:
+                await self.reconcile(order_id)
+                reconciled += 1
+            except OKXError as exc:
+                log.warning("order tracker: reconciling order %s failed, will retry: %s", order_id, exc)
+        try:
+            reconciled += await self.adopt_pending_exchange_orders()
+        except OKXError as exc:
+            log.warning("order tracker: listing the exchange's open orders failed, will retry: %s", exc)
+        self.last_gap_fill_at = self.clock()
+        self.last_gap_fill_orders = reconciled
+        return reconciled
+
+    # --- event sources ------------------------------------------------------------------------------------
+
+    async def _on_event(self, event: WSEvent) -> None:
+        if isinstance(event, WSPush) and event.channel == "orders":
+            self.last_push_at = time.monotonic()
+            for item in event.data:
+                await self.apply_push(item)
+        elif isinstance(event, WSConnected):
+            # Subscribed again: whatever happened while the socket was down is fetched by REST.
+            await self.gap_fill()
+
+    async def _poll_while_disconnected(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_interval_s)
+            connected = self._ws is not None and self._ws.connected.is_set()
+            if self._tracked and not connected:
+                await self.gap_fill()

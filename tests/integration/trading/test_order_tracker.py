@@ -1,0 +1,184 @@
+"""The order tracker keeps the database equal to the exchange: pushes, gap fills, faults and restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.db import create_engine, create_session_factory
+from app.migrations import upgrade_to_head_async
+from app.models.trading import Order, OrderSide, OrderStatus, OrderType, Position, Trade
+from app.services.okx.client import OKXClient
+from app.services.okx.simulator import OKXSimulator
+from app.services.trading.executor import TradeExecutor
+from app.services.trading.order_manager import OrderManager, OrderParams
+from app.services.trading.order_tracker import OrderTracker
+from app.services.trading.risk import ExecutionRiskControl
+
+D = Decimal
+
+
+@pytest.fixture
+async def factory(empty_database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A database of its own: the tracker commits in sessions of its own, as in the service."""
+    await upgrade_to_head_async(empty_database_url)
+    engine: AsyncEngine = create_engine(empty_database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+async def eventually(check: Callable[[], Any], timeout_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        if await check():
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+def tracker_for(
+    okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession], session: AsyncSession
+) -> OrderTracker:
+    return OrderTracker(
+        okx, OrderManager(session), session_factory=factory, ws_url=sim.ws_private_url, poll_interval_s=0.2
+    )
+
+
+async def exchange_matches_database(sim: OKXSimulator, factory: async_sessionmaker[AsyncSession]) -> bool:
+    state = sim.exchange.state()
+    async with factory() as session:
+        orders = {o.client_order_id: o for o in (await session.execute(select(Order))).scalars()}
+        trades = {t.exchange_trade_id: t for t in (await session.execute(select(Trade))).scalars()}
+        positions = {p.instrument_id: p for p in (await session.execute(select(Position))).scalars()}
+    sim_fills = {f["tradeId"]: f for o in state["orders"] for f in o["fills"]}
+    if set(trades) != set(sim_fills):
+        return False
+    for trade_id, fill in sim_fills.items():
+        trade = trades[trade_id]
+        if (trade.price, trade.size, trade.fee) != (D(fill["fillPx"]), D(fill["fillSz"]), -D(fill["fee"])):
+            return False
+    for sim_order in state["orders"]:
+        order = orders.get(sim_order["clOrdId"])
+        if order is None or order.status.value != sim_order["state"] or order.filled_size != D(sim_order["accFillSz"]):
+            return False
+    for sim_position in state["positions"]:
+        position = positions.get(sim_position["instId"])
+        if position is None or position.size != D(sim_position["pos"]):
+            return False
+    return len(orders) == len(state["orders"])
+
+
+async def test_pushes_move_orders_without_any_polling(
+    okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession], risk: ExecutionRiskControl
+) -> None:
+    async with factory() as session:
+        tracker = tracker_for(okx, sim, factory, session)
+        tracker.poll_interval_s = 3600  # pushes only
+        await tracker.start()
+        seen: list[str] = []
+
+        async def on_update(order: Order, data: dict[str, Any]) -> None:
+            seen.append(order.status.value)
+
+        try:
+            executor = TradeExecutor(okx, OrderManager(session), risk, tracker)
+            order = await executor.place_order(
+                OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.2"), D("49000"))
+            )
+            await tracker.start_tracking(order.id, order.exchange_order_id, order.instrument_id, callback=on_update)
+            sim.exchange.set_price("BTC-USDT", D("48900"), sim.now_ms())
+
+            async def filled() -> bool:
+                async with factory() as check:
+                    row = await check.get(Order, order.id)
+                    return row is not None and row.status is OrderStatus.FILLED and row.filled_size == D("0.2")
+
+            await eventually(filled)
+        finally:
+            await tracker.stop()
+
+    assert "filled" in seen
+    assert not tracker.is_tracking(order.id)  # finished orders leave the tracker
+    assert await exchange_matches_database(sim, factory)
+
+
+async def test_faults_never_lose_or_duplicate_anything(
+    okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession], risk: ExecutionRiskControl
+) -> None:
+    sim.faults.update(
+        {"push_duplicate_rate": 0.3, "push_reorder_rate": 0.3, "ws_drop_interval_s": 0.7, "lose_response_rate": 0.1}
+    )
+    async with factory() as session:
+        tracker = tracker_for(okx, sim, factory, session)
+        await tracker.start()
+        try:
+            executor = TradeExecutor(okx, OrderManager(session), risk, tracker)
+            for n in range(30):
+                side = OrderSide.BUY if n % 2 == 0 else OrderSide.SELL
+                if n % 3 == 0:
+                    params = OrderParams("BTC-USDT", side, OrderType.MARKET, D("0.01"), target_currency="base_ccy")
+                else:
+                    price = D("49900") - n * 10 if side is OrderSide.BUY else D("50100") + n * 10
+                    params = OrderParams("BTC-USDT", side, OrderType.LIMIT, D("0.05"), price)
+                order = await executor.place_order(params)
+                if n % 5 == 4 and not order.status.is_terminal:
+                    with contextlib.suppress(Exception):  # a lost cancel answer is settled by the tracker
+                        await executor.cancel_order(order.id)
+                if n % 7 == 6:
+                    sim.exchange.set_price("BTC-USDT", D("49700") if n % 2 else D("50300"), sim.now_ms())
+            sim.faults.update({"lose_response_rate": 0, "ws_drop_interval_s": 0})
+            await eventually(lambda: exchange_matches_database(sim, factory), timeout_s=20)
+        finally:
+            await tracker.stop()
+            sim.faults.update({"push_duplicate_rate": 0, "push_reorder_rate": 0})
+
+
+async def test_restart_reconciles_open_orders_from_the_database(
+    okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession], risk: ExecutionRiskControl
+) -> None:
+    async with factory() as session:
+        executor = TradeExecutor(okx, OrderManager(session), risk)  # no tracker: the service "dies" after placing
+        order = await executor.place_order(
+            OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.1"), D("49000"))
+        )
+    sim.exchange.set_price("BTC-USDT", D("48900"), sim.now_ms())  # it fills while nobody listens
+
+    async with factory() as session:
+        tracker = tracker_for(okx, sim, factory, session)
+        await tracker.start()  # start-up: every non-terminal order is reconciled
+        await tracker.stop()
+
+    async with factory() as session:
+        row = await session.get(Order, order.id)
+        assert row is not None and row.status is OrderStatus.FILLED
+    assert tracker.last_gap_fill_orders == 1
+    assert await exchange_matches_database(sim, factory)
+
+
+async def test_unknown_exchange_orders_are_recorded_and_flagged(
+    okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    async with factory() as session:
+        tracker = tracker_for(okx, sim, factory, session)
+        await tracker.start()
+        try:
+            from tests.integration.okx.conftest import order as okx_order
+
+            await okx.trade.place_order(okx_order(px="48000", cl_ord_id="manual1"))  # placed by someone else
+
+            async def recorded() -> bool:
+                async with factory() as check:
+                    found = (await check.execute(select(Order).where(Order.client_order_id == "manual1"))).scalar()
+                    return found is not None and found.is_external
+
+            await eventually(recorded)
+        finally:
+            await tracker.stop()
