@@ -208,41 +208,48 @@ class OrderTracker:
         await self._finish(order, {"source": "rest"})
         return order
 
-    async def adopt_pending_exchange_orders(self) -> int:
-        """Open orders on the exchange the database does not track: known ones are tracked again, unknown ones
-        are recorded and flagged (DESIGN.md §4.5). Returns how many were not tracked."""
-        untracked = [o async for o in self.okx.trade.iter_pending_orders()]
-        tracked_ids = {t.exchange_order_id for t in self._tracked.values()}
-        adopted = 0
-        for snapshot in untracked:
-            if snapshot.ord_id in tracked_ids:
-                continue
-            async with self._lock, self._session() as session:
-                result = await ExchangeOrderSync(self.okx, session).apply(snapshot)
-                await session.commit()
-            order = result.order
-            if not order.status.is_terminal:
-                self._tracked[order.id] = _Tracked(order.id, order.exchange_order_id, order.instrument_id, None)
-            adopted += 1
-        return adopted
-
     async def gap_fill(self) -> int:
-        """Reconcile every tracked order by REST and adopt exchange orders nobody tracks (after a (re)connect,
-        at start-up, or as the fallback poll)."""
-        reconciled = 0
-        for order_id in list(self._tracked):
-            try:
-                await self.reconcile(order_id)
-                reconciled += 1
-            except OKXError as exc:
-                log.warning("order tracker: reconciling order %s failed, will retry: %s", order_id, exc)
+        """Bring every tracked order up to date by REST, in bulk (after a (re)connect, at start-up, or as the
+        fallback poll): one paginated list of the exchange's open orders, then one lookup per order only where
+        something changed — an order that left the list (finished), or one whose fills we lack. Exchange orders
+        nobody tracks are adopted (known) or recorded and flagged (unknown, DESIGN.md §4.5)."""
+        touched = 0
         try:
-            reconciled += await self.adopt_pending_exchange_orders()
+            pending = [o async for o in self.okx.trade.iter_pending_orders()]
         except OKXError as exc:
             log.warning("order tracker: listing the exchange's open orders failed, will retry: %s", exc)
+            return 0
+        still_open: set[str] = set()
+        for snapshot in pending:
+            still_open.add(snapshot.ord_id)
+            if snapshot.cl_ord_id:
+                still_open.add(snapshot.cl_ord_id)
+            try:
+                async with self._lock, self._session() as session:
+                    sync = ExchangeOrderSync(self.okx, session)
+                    result = await sync.apply(snapshot)
+                    order = result.order
+                    if result.missing_fills:
+                        order = await sync.reconcile(order, self.clock())
+                    await session.commit()
+            except OKXError as exc:
+                log.warning("order tracker: applying open order %s failed, will retry: %s", snapshot.ord_id, exc)
+                continue
+            if not order.status.is_terminal and order.id not in self._tracked:
+                self._tracked[order.id] = _Tracked(order.id, order.exchange_order_id, order.instrument_id, None)
+            await self._finish(order, {"source": "rest"})
+            touched += 1
+        for order_id, tracked in list(self._tracked.items()):
+            if tracked.exchange_order_id in still_open:
+                continue
+            try:  # gone from the open list (finished), or never acknowledged: ask about this one
+                await self.reconcile(order_id)
+                touched += 1
+            except OKXError as exc:
+                log.warning("order tracker: reconciling order %s failed, will retry: %s", order_id, exc)
         self.last_gap_fill_at = self.clock()
-        self.last_gap_fill_orders = reconciled
-        return reconciled
+        self.last_gap_fill_orders = touched
+        return touched
 
     # --- event sources ------------------------------------------------------------------------------------
 
