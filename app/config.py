@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     risk_max_daily_loss: Fraction = Decimal("0.1")
     risk_max_position_value_pct: Fraction = Decimal("0.5")
 
+    # OKX's cancel-all-after, re-armed while the service is healthy, so that its orders never outlive it.
+    # Unset: on in live, off in sim and demo.
+    dead_man_switch: bool | None = None
+    dead_man_timeout_s: int = Field(default=60, ge=10, le=120)
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
@@ -102,7 +107,7 @@ class Settings(BaseSettings):
     def _empty_secret_is_absent(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("okx_rest_url", "okx_ws_public_url", "okx_ws_private_url", mode="before")
+    @field_validator("okx_rest_url", "okx_ws_public_url", "okx_ws_private_url", "dead_man_switch", mode="before")
     @classmethod
     def _empty_url_is_absent(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -138,6 +143,10 @@ class Settings(BaseSettings):
         if self.risk_min_order_size > self.risk_max_order_size:
             raise ValueError("RISK_MIN_ORDER_SIZE must not exceed RISK_MAX_ORDER_SIZE.")
         return self
+
+    @property
+    def dead_man_enabled(self) -> bool:
+        return self.environment is Environment.LIVE if self.dead_man_switch is None else self.dead_man_switch
 
     @property
     def is_sqlite(self) -> bool:

@@ -12,6 +12,8 @@ from app.api import health
 from app.config import Settings, SettingsError, get_settings
 from app.db import create_engine, create_session_factory
 from app.exchange import open_exchange
+from app.services.trading.risk import ExecutionRiskControl
+from app.services.trading.runtime import TradingRuntime
 
 __all__ = ["app", "create_app"]
 
@@ -28,6 +30,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = create_session_factory(engine)
         exchange = await open_exchange(settings)
         app.state.exchange = exchange
+        trading = TradingRuntime(
+            exchange.client,
+            app.state.session_factory,
+            ExecutionRiskControl(settings.risk_config),
+            ws_private_url=exchange.ws_private_url,
+            dead_man_timeout_s=settings.dead_man_timeout_s if settings.dead_man_enabled else None,
+        )
+        await trading.start()
+        app.state.trading = trading
         log.info(
             "service started: environment=%s database=%s exchange=%s%s",
             settings.environment.value,
@@ -38,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await trading.stop()
             await exchange.close()
             await engine.dispose()
 

@@ -62,7 +62,7 @@ class OrderTracker:
     def __init__(
         self,
         okx_client: OKXClient,
-        order_manager: OrderManager,
+        order_manager: OrderManager | None = None,
         *,
         session_factory: async_sessionmaker[AsyncSession] | None = None,
         ws_url: str | None = None,
@@ -159,6 +159,8 @@ class OrderTracker:
     @contextlib.asynccontextmanager
     async def _session(self) -> Any:
         if self._session_factory is None:
+            if self.order_manager is None:
+                raise RuntimeError("OrderTracker needs an order_manager or a session_factory")
             yield self.order_manager.session
             return
         async with self._session_factory() as session:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.db import create_engine, create_session_factory
+from app.migrations import upgrade_to_head_async
 from app.services.okx.client import OKXClient
 from app.services.okx.simulator import OKXSimulator
 from app.services.trading.executor import TradeExecutor
@@ -54,3 +58,22 @@ async def risk(okx: OKXClient) -> ExecutionRiskControl:
 @pytest.fixture
 async def executor(okx: OKXClient, db_session: AsyncSession, risk: ExecutionRiskControl) -> TradeExecutor:
     return TradeExecutor(okx_client=okx, order_manager=OrderManager(db_session), risk_manager=risk)
+
+
+@pytest.fixture
+async def factory(empty_database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A database of its own: the tracker commits in sessions of its own, as in the service."""
+    await upgrade_to_head_async(empty_database_url)
+    engine: AsyncEngine = create_engine(empty_database_url)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+async def eventually(check: Callable[[], Any], timeout_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        if await check():
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import create_engine, create_session_factory
-from app.migrations import upgrade_to_head_async
 from app.models.trading import Order, OrderSide, OrderStatus, OrderType, Position, Trade
 from app.services.okx.client import OKXClient
 from app.services.okx.simulator import OKXSimulator
@@ -21,27 +16,9 @@ from app.services.trading.executor import TradeExecutor
 from app.services.trading.order_manager import OrderManager, OrderParams
 from app.services.trading.order_tracker import OrderTracker
 from app.services.trading.risk import ExecutionRiskControl
+from tests.integration.trading.conftest import eventually
 
 D = Decimal
-
-
-@pytest.fixture
-async def factory(empty_database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """A database of its own: the tracker commits in sessions of its own, as in the service."""
-    await upgrade_to_head_async(empty_database_url)
-    engine: AsyncEngine = create_engine(empty_database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
-
-
-async def eventually(check: Callable[[], Any], timeout_s: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        if await check():
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 def tracker_for(

@@ -1,0 +1,184 @@
+"""`TradingRuntime`: the long-lived trading parts the service starts and stops with its lifespan.
+
+- the risk control's in-memory view: instrument rules (refreshed every few minutes) and last prices (every few
+  seconds), read from the exchange so that `pre_trade_check` never does I/O;
+- the `OrderTracker` (start-up reconciliation, then pushes and gap fills);
+- the dead-man switch (OKX's cancel-all-after, re-armed while the tracker is healthy), on by default in `live`;
+- the kill switch: the trading state, and halting cancels every open order.
+Stopping cancels every task it started and disarms the dead-man switch: nothing is left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.models.trading import ExecutionEventType
+from app.services.okx.client import OKXClient
+from app.services.okx.deadman import DeadManSwitch
+from app.services.okx.errors import OKXError
+from app.services.trading.errors import OrderNotCancelable
+from app.services.trading.events import record_event
+from app.services.trading.executor import TradeExecutor
+from app.services.trading.order_manager import OrderManager
+from app.services.trading.order_tracker import OrderTracker
+from app.services.trading.risk import ExecutionRiskControl, InstrumentRules, TradingState
+
+__all__ = ["TradingRuntime"]
+
+log = logging.getLogger(__name__)
+
+INSTRUMENT_TYPES = ("SPOT", "SWAP")
+
+
+class TradingRuntime:
+    def __init__(
+        self,
+        okx_client: OKXClient,
+        session_factory: async_sessionmaker[AsyncSession],
+        risk: ExecutionRiskControl,
+        *,
+        ws_private_url: str | None,
+        dead_man_timeout_s: int | None = None,
+        tracker_poll_interval_s: float = 5.0,
+        price_refresh_s: float = 2.0,
+        instrument_refresh_s: float = 300.0,
+    ) -> None:
+        self.okx = okx_client
+        self.session_factory = session_factory
+        self.risk = risk
+        self.tracker = OrderTracker(
+            okx_client,
+            None,
+            session_factory=session_factory,
+            ws_url=ws_private_url,
+            poll_interval_s=tracker_poll_interval_s,
+        )
+        self.dead_man = (
+            DeadManSwitch(
+                okx_client.trade,
+                timeout_s=dead_man_timeout_s,
+                interval_s=max(1.0, dead_man_timeout_s / 6),
+                is_healthy=self.healthy,
+            )
+            if dead_man_timeout_s
+            else None
+        )
+        self.price_refresh_s = price_refresh_s
+        self.instrument_refresh_s = instrument_refresh_s
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started = asyncio.Event()
+
+    def healthy(self) -> bool:
+        """Healthy enough to keep our orders working: the tracker hears the exchange."""
+        return self.tracker.status.websocket_connected
+
+    # --- lifecycle ----------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start in the background: the service answers (/health, /ready saying why it is not ready) even while
+        the database or the exchange is still unreachable; start-up is retried until it succeeds."""
+        self.started = asyncio.Event()
+        self._tasks = [asyncio.create_task(self._start_with_retries(), name="trading-start")]
+
+    async def _start_with_retries(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await self._refresh_instruments()
+                await self._refresh_prices()
+                await self.tracker.start()  # reconciles every open order of the database
+                break
+            except Exception:
+                log.exception("trading runtime: start-up failed, retrying in %.0f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        self._tasks += [
+            asyncio.create_task(self._every(self.price_refresh_s, self._refresh_prices), name="risk-prices"),
+            asyncio.create_task(self._every(self.instrument_refresh_s, self._refresh_instruments), name="risk-rules"),
+        ]
+        if self.dead_man is not None:
+            await self.dead_man.start()
+        self.started.set()
+
+    async def stop(self) -> None:
+        if self.dead_man is not None:
+            await self.dead_man.stop(disarm=True)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.tracker.stop()
+
+    @staticmethod
+    async def _every(seconds: float, action: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await action()
+
+    async def _refresh_instruments(self) -> None:
+        for inst_type in INSTRUMENT_TYPES:
+            try:
+                instruments = await self.okx.public.instruments(inst_type, refresh=True)
+            except OKXError as exc:
+                log.warning("risk: instruments of %s not refreshed: %s", inst_type, exc)
+                continue
+            for instrument in instruments.values():
+                base = instrument.base_ccy or (instrument.uly or instrument.inst_id).split("-")[0]
+                quote = instrument.quote_ccy or instrument.settle_ccy or (instrument.uly or "-").split("-")[1]
+                self.risk.set_instrument(
+                    InstrumentRules(
+                        instrument.inst_id,
+                        base,
+                        quote,
+                        instrument.tick_sz,
+                        instrument.lot_sz,
+                        instrument.min_sz,
+                        contract_value=instrument.contract_multiplier,
+                        is_derivative=inst_type != "SPOT",
+                        live=instrument.is_live,
+                        leverage=instrument.lever or Decimal(1),
+                    )
+                )
+
+    async def _refresh_prices(self) -> None:
+        for inst_type in INSTRUMENT_TYPES:
+            try:
+                tickers = await self.okx.market.get_tickers(inst_type)
+            except OKXError as exc:
+                log.warning("risk: prices of %s not refreshed: %s", inst_type, exc)
+                continue
+            for ticker in tickers:
+                price = ticker.last or ticker.mid
+                if price is not None:
+                    self.risk.set_price(ticker.inst_id, price)
+
+    # --- the kill switch ----------------------------------------------------------------------------------
+
+    async def set_trading_state(self, state: TradingState, *, reason: str = "") -> int:
+        """Set active / reducing / halted; halting also cancels every open order. Returns how many it canceled."""
+        previous = self.risk.trading_state
+        self.risk.set_trading_state(state)
+        canceled = 0
+        async with self.session_factory() as session:
+            record_event(
+                session, ExecutionEventType.KILL_SWITCH_CHANGED, data={"from": previous, "to": state, "reason": reason}
+            )
+            await session.commit()
+            if state is TradingState.HALTED:
+                orders = OrderManager(session)
+                executor = TradeExecutor(self.okx, orders, self.risk, self.tracker)
+                for order in await orders.get_active_orders():
+                    try:
+                        await executor.cancel_order(order.id)
+                        canceled += 1
+                    except (OrderNotCancelable, OKXError) as exc:
+                        log.warning("kill switch: order %s not canceled: %s", order.id, exc)
+        return canceled

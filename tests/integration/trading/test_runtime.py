@@ -1,0 +1,77 @@
+"""The trading runtime the service starts: risk view, tracker, dead-man switch, kill switch, clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.models.trading import ExecutionEvent, ExecutionEventType, Order, OrderSide, OrderStatus, OrderType
+from app.services.okx.client import OKXClient
+from app.services.okx.simulator import OKXSimulator
+from app.services.trading.executor import TradeExecutor
+from app.services.trading.order_manager import OrderManager, OrderParams
+from app.services.trading.risk import ExecutionRiskControl, TradingState
+from app.services.trading.runtime import TradingRuntime
+from app.services.trading.signal import Account, Signal
+from tests.integration.trading.conftest import eventually
+
+D = Decimal
+
+
+async def test_start_halt_and_stop(
+    okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    runtime = TradingRuntime(
+        okx, factory, ExecutionRiskControl(), ws_private_url=sim.ws_private_url, dead_man_timeout_s=10
+    )
+    tasks_before = asyncio.all_tasks()
+    await runtime.start()
+    await asyncio.wait_for(runtime.started.wait(), 10)
+
+    # The risk view was filled from the exchange: no I/O needed on the order path.
+    assert {"BTC-USDT", "ETH-USDT", "BTC-USDT-SWAP"} <= set(runtime.risk.instruments)
+    assert runtime.risk.prices["BTC-USDT"] > 0
+    assert runtime.risk.instruments["BTC-USDT-SWAP"].contract_value == D("0.01")
+    await eventually(lambda: _true(runtime.healthy()))
+    # OKX's cancel-all-after gets armed once the tracker hears the exchange (the next heartbeat at the latest).
+    await eventually(lambda: _true("" in sim.rest._dead_man_timers))  # noqa: SLF001
+
+    async with factory() as session:
+        executor = TradeExecutor(okx, OrderManager(session), runtime.risk, runtime.tracker)
+        resting = await executor.place_order(
+            OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.1"), D("45000"))
+        )
+    canceled = await runtime.set_trading_state(TradingState.HALTED, reason="test")
+    refused = runtime.risk.pre_trade_check(
+        Signal(strategy_id="s", instrument_id="BTC-USDT", side=OrderSide.BUY, size=D("0.01")),
+        Account(equity=D("1e6"), available={"USDT": D("1e6")}),
+    )
+
+    async with factory() as session:
+        order = await session.get(Order, resting.id)
+        switch_events = (
+            (
+                await session.execute(
+                    select(ExecutionEvent).where(ExecutionEvent.event_type == ExecutionEventType.KILL_SWITCH_CHANGED)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert canceled == 1 and order is not None and order.status is OrderStatus.CANCELED
+    assert refused.code == "trading_halted"
+    assert [e.data["to"] for e in switch_events] == ["halted"]
+
+    await runtime.stop()
+    assert "" not in sim.rest._dead_man_timers  # noqa: SLF001 - disarmed on a clean stop
+    assert not runtime.tracker.status.websocket_connected
+    ours = ("risk-", "trading-", "order-tracker", "okx-ws", "okx-dead-man")
+    leftover = [t.get_name() for t in asyncio.all_tasks() - tasks_before if t.get_name().startswith(ours)]
+    assert leftover == []  # (the simulator's own server tasks are not the runtime's)
+
+
+async def _true(value: bool) -> bool:
+    return value
