@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.base import utcnow
 from app.models.trading import ExecutionEventType, InstrumentType, OrderSide, Position, PositionSide, Trade, TradeMode
+from app.services.okx.client import OKXClient
+from app.services.okx.models import PositionInfo
 from app.services.trading.events import record_event
 from app.services.trading.position_math import FillEffect, PositionState, apply_fill, unrealized_pnl
 
@@ -93,6 +96,92 @@ class PositionManager:
         )
         await self.session.flush()
         return position, effect
+
+    async def sync_with_exchange(self, okx_client: OKXClient) -> list[dict[str, Any]]:
+        """Compare with the exchange and correct the local record (DESIGN.md §5); one `position_synced` event per
+        position that differed, naming each difference. Returns the differences.
+
+        Derivatives are compared with /account/positions and corrected to it (size, average entry, margin,
+        leverage, liquidation price, mark, unrealized PnL). Spot holdings are balances, which include what was
+        deposited rather than traded, so a spot position is compared with its base currency's balance and the
+        difference is reported, never "corrected" into the traded position.
+        """
+        exchange_positions = await okx_client.account.get_positions()
+        balance = await okx_client.account.get_balance()
+        differences: list[dict[str, Any]] = []
+        local = {(p.instrument_id, p.position_side): p for p in await self.get_all_positions(include_closed=True)}
+        seen: set[tuple[str, PositionSide]] = set()
+        for remote in exchange_positions:
+            side = PositionSide(remote.pos_side or "net")
+            key = (remote.inst_id, side)
+            seen.add(key)
+            position = local.get(key)
+            if position is None:
+                instrument = await okx_client.public.instrument(remote.inst_id)
+                position = Position(
+                    instrument_id=remote.inst_id,
+                    position_side=side,
+                    instrument_type=InstrumentType(remote.inst_type),
+                    trade_mode=TradeMode(remote.mgn_mode or "cross"),
+                    size=Decimal(0),
+                    contract_multiplier=instrument.contract_multiplier,
+                    unrealized_pnl=Decimal(0),
+                    realized_pnl=Decimal(0),
+                )
+                self.session.add(position)
+            changes = self._correct(position, remote)
+            if changes:
+                differences.append(self._synced(position, changes))
+        for key, position in local.items():
+            if key not in seen and position.instrument_type is not InstrumentType.SPOT and position.size != 0:
+                changes = {"size": {"local": position.size, "exchange": Decimal(0)}}
+                position.size, position.average_entry_price, position.closed_at = Decimal(0), None, utcnow()
+                differences.append(self._synced(position, changes))
+        for (inst_id, _), position in local.items():
+            if position.instrument_type is InstrumentType.SPOT and position.size != 0:
+                base = inst_id.split("-")[0]
+                held = balance.currency(base)
+                exchange_holding = held.cash_bal if held is not None and held.cash_bal is not None else Decimal(0)
+                if exchange_holding != position.size:
+                    differences.append(
+                        self._synced(
+                            position,
+                            {"holding": {"local": position.size, "exchange": exchange_holding}, "corrected": False},
+                        )
+                    )
+        await self.session.flush()
+        return differences
+
+    @staticmethod
+    def _correct(position: Position, remote: PositionInfo) -> dict[str, Any]:
+        changes: dict[str, Any] = {}
+        wanted = {
+            "size": remote.pos,
+            "average_entry_price": remote.avg_px if remote.pos != 0 else None,
+            "margin": remote.margin,
+            "leverage": remote.lever,
+            "liquidation_price": remote.liq_px,
+        }
+        for name, value in wanted.items():
+            if getattr(position, name) != value:
+                changes[name] = {"local": getattr(position, name), "exchange": value}
+                setattr(position, name, value)
+        if remote.mark_px is not None:
+            position.current_price = remote.mark_px
+        if remote.upl is not None:
+            position.unrealized_pnl = remote.upl
+        return changes
+
+    def _synced(self, position: Position, changes: dict[str, Any]) -> dict[str, Any]:
+        difference = {"instrument_id": position.instrument_id, "position_side": position.position_side, **changes}
+        record_event(
+            self.session,
+            ExecutionEventType.POSITION_SYNCED,
+            position=position,
+            instrument_id=position.instrument_id,
+            data=difference,
+        )
+        return difference
 
     def calculate_pnl(self, position: Position, current_price: Decimal) -> Decimal:
         """Unrealized PnL at `current_price` (size × multiplier × (price − average entry))."""
