@@ -156,6 +156,8 @@ class TradeExecutor:
             order.exchange_order_id = ack.ord_id
         await self.orders.transition(order, OrderTrigger.ACCEPTED, data={"ordId": ack.ord_id})
         await self.session.commit()
+        if self.tracker is not None:
+            self.tracker.note(order)
         return order
 
     # --- reconciliation -----------------------------------------------------------------------------------
@@ -164,6 +166,8 @@ class TradeExecutor:
         """Ask the exchange about the order by clOrdId and apply the answer, fills included."""
         order = await self.sync.reconcile(order, self.clock())
         await self.session.commit()
+        if self.tracker is not None:
+            self.tracker.note(order)
         return order
 
     # --- cancel / amend -----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models.base import utcnow
-from app.models.trading import Order
+from app.models.trading import Order, OrderStatus
 from app.services.okx import models as okx
 from app.services.okx.auth import OKXCredentials
 from app.services.okx.client import OKXClient, parse
@@ -45,6 +45,9 @@ class _Tracked:
     exchange_order_id: str | None
     instrument_id: str | None
     callback: OrderCallback | None
+    # Not acknowledged yet (pending_submit / unknown): re-checked on every poll, connected or not, until the
+    # exchange shows it or its expTime proves it never existed.
+    unsettled: bool = True
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ class OrderTracker:
             await self._ws.subscribe({"channel": "orders", "instType": "ANY"})
             await self._ws.start()
         if self._poller is None:
-            self._poller = asyncio.create_task(self._poll_while_disconnected(), name="order-tracker-poll")
+            self._poller = asyncio.create_task(self._poll(), name="order-tracker-poll")
 
     async def stop(self) -> None:
         if self._poller is not None:
@@ -133,6 +136,13 @@ class OrderTracker:
         callback: OrderCallback | None = None,
     ) -> None:
         self._tracked[order_id] = _Tracked(order_id, exchange_order_id, instrument_id, callback)
+
+    def note(self, order: Order) -> None:
+        """What the executor just learnt of a tracked order (its exchange id, whether it is acknowledged)."""
+        tracked = self._tracked.get(order.id)
+        if tracked is not None:
+            tracked.exchange_order_id = order.exchange_order_id
+            tracked.unsettled = order.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN)
 
     def stop_tracking(self, order_id: int | str) -> None:
         """Stop tracking by internal order id, or by exchange order id (the spec's sample passes that)."""
@@ -170,6 +180,7 @@ class OrderTracker:
         tracked = self._tracked.get(order.id)
         if tracked is not None:
             tracked.exchange_order_id = order.exchange_order_id
+            tracked.unsettled = order.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN)
             if tracked.callback is not None:
                 try:
                     await tracked.callback(order, data)
@@ -264,9 +275,18 @@ class OrderTracker:
             # Subscribed again: whatever happened while the socket was down is fetched by REST.
             await self.gap_fill()
 
-    async def _poll_while_disconnected(self) -> None:
+    async def _poll(self) -> None:
+        """While the socket is down, poll everything; while it is up, only the orders not yet acknowledged
+        (no push will ever settle an order the exchange never received)."""
         while True:
             await asyncio.sleep(self.poll_interval_s)
-            connected = self._ws is not None and self._ws.connected.is_set()
-            if self._tracked and not connected:
-                await self.gap_fill()
+            try:
+                connected = self._ws is not None and self._ws.connected.is_set()
+                if self._tracked and not connected:
+                    await self.gap_fill()
+                    continue
+                for order_id, tracked in list(self._tracked.items()):
+                    if tracked.unsettled:
+                        await self.reconcile(order_id)
+            except Exception:  # the poll loop must outlive any single failure
+                log.exception("order tracker: poll failed; retrying next interval")

@@ -165,8 +165,16 @@ class OKXSimulator:
         return _json({"instId": body["instId"], "px": fmt(mid)})
 
     async def _tick(self, request: web.Request) -> web.Response:
+        """`{"steps": n}` moves every price path n steps now; `{"interval_s": s}` sets the automatic pace
+        (0 freezes the market)."""
         try:
             body = await request.json() if request.can_read_body else {}
+            if "interval_s" in body:
+                interval = float(body["interval_s"])
+                if interval < 0:
+                    raise ValueError("interval_s must be >= 0")
+                self.config.tick_interval_s = interval
+                return _json({"interval_s": interval})
             steps = int(body.get("steps", 1))
         except (ValueError, TypeError, AttributeError) as exc:
             return _json({"error": str(exc)}, 400)
