@@ -13,6 +13,7 @@ import asyncio
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import create_engine, create_session_factory
 from app.models.trading import Order, OrderSide, OrderType
@@ -32,6 +33,17 @@ def params_for(index: int, mid: Decimal) -> OrderParams:
     offset = Decimal("0.0005") * (1 + index % 4)  # a few ticks from the market: some fill as the price moves
     price = mid * (1 - offset) if side is OrderSide.BUY else mid * (1 + offset)
     return OrderParams("BTC-USDT", side, OrderType.LIMIT, Decimal("0.002"), price.quantize(Decimal("0.1")))
+
+
+async def wait_until_acknowledged(factory: async_sessionmaker[AsyncSession]) -> None:
+    """Until no order is pending_submit or unknown (the tracker proves or finds each)."""
+    for _ in range(300):
+        async with factory() as session:
+            rows = (await session.execute(select(Order))).scalars().all()
+        if all(o.status.value not in ("pending_submit", "unknown") for o in rows):
+            return
+        await asyncio.sleep(0.1)
+    raise SystemExit("orders still unacknowledged after 30 s")
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -55,19 +67,30 @@ async def main(args: argparse.Namespace) -> None:
         executor = TradeExecutor(okx, OrderManager(session), risk, runtime.tracker)
         for index in range(args.start, args.stop):
             key = f"drv-{index}"
-            if (await session.execute(select(Order.id).where(Order.idempotency_key == key))).first():
+            if (await session.execute(select(Order.id).where(Order.idempotency_key.startswith(key)))).first():
                 continue
             mid = risk.prices.get("BTC-USDT", Decimal("50000"))
             await executor.place_order(params_for(index, mid), idempotency_key=key, strategy_id="crash-test")
             print(index, flush=True)
     if args.settle:
-        # Until every order is finished or acknowledged and the tracker has seen the exchange's fills.
-        for _ in range(200):
-            async with factory() as session:
-                rows = (await session.execute(select(Order))).scalars().all()
-            if all(o.status.value not in ("pending_submit", "unknown") for o in rows):
-                break
-            await asyncio.sleep(0.1)
+        await wait_until_acknowledged(factory)
+        # An order proven never placed (not found after its expTime) is placed again, as a strategy would:
+        # only that proof makes a second order safe.
+        async with factory() as session:
+            executor = TradeExecutor(okx, OrderManager(session), risk, runtime.tracker)
+            rows = (await session.execute(select(Order))).scalars().all()
+            indices = {int(o.idempotency_key.split("-")[1]) for o in rows if o.idempotency_key}
+            placed = {
+                int(o.idempotency_key.split("-")[1])
+                for o in rows
+                if o.idempotency_key and o.error_code != "not_found_after_exp_time"
+            }
+            for index in sorted(indices - placed):
+                mid = risk.prices.get("BTC-USDT", Decimal("50000"))
+                await executor.place_order(
+                    params_for(index, mid), idempotency_key=f"drv-{index}-again", strategy_id="crash-test"
+                )
+        await wait_until_acknowledged(factory)
         await runtime.tracker.gap_fill()
         print("settled", flush=True)
     await runtime.stop()
