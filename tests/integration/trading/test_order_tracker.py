@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from decimal import Decimal
 from typing import Any
@@ -159,3 +160,33 @@ async def test_unknown_exchange_orders_are_recorded_and_flagged(
             await eventually(recorded)
         finally:
             await tracker.stop()
+
+
+async def test_ten_thousand_tracked_orders_cost_one_connection_and_little_memory(
+    okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    import tracemalloc
+
+    async with factory() as session:
+        tracker = tracker_for(okx, sim, factory, session)
+        tracker.poll_interval_s = 3600
+        await tracker.start()
+        try:
+            await eventually(lambda: _is(tracker.status.websocket_connected))
+            tracemalloc.start()
+            before = tracemalloc.take_snapshot()
+            for order_id in range(1, 10_001):
+                await tracker.start_tracking(order_id, str(900_000 + order_id), "BTC-USDT")
+            after = tracemalloc.take_snapshot()
+            tracemalloc.stop()
+            grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+            assert tracker.status.orders_tracked == 10_000
+            assert len([s for s in sim.ws.sessions if s.private]) == 1  # one subscription serves them all
+            assert grown / 10_000 < 1024  # bytes per tracked order: in proportion, and small
+            assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("order-")][1:]  # one poll task
+        finally:
+            await tracker.stop()
+
+
+async def _is(value: bool) -> bool:
+    return value
