@@ -337,3 +337,24 @@ async def test_reduce_only_swap_order_can_be_amended(okx: OKXClient) -> None:
 
     assert amended.ok
     assert (await okx.trade.get_order("BTC-USDT-SWAP", ord_id=ack.ord_id)).px == Decimal("61000")
+
+
+async def test_amend_races_a_fill_and_the_books_stay_consistent(okx: OKXClient, sim: OKXSimulator) -> None:
+    ack = await okx.trade.place_order(order(px="49000", sz="0.5"))
+
+    async def move_price() -> None:
+        sim.exchange.set_price("BTC-USDT", Decimal("48000"), sim.now_ms())
+
+    results = await asyncio.gather(
+        okx.trade.amend_order(AmendRequest("BTC-USDT", ord_id=ack.ord_id, new_px=Decimal("47000"))),
+        move_price(),
+        return_exceptions=True,
+    )
+
+    final = await okx.trade.get_order("BTC-USDT", ord_id=ack.ord_id)
+    fills = await okx.trade.get_fills(ord_id=ack.ord_id)
+    if isinstance(results[0], OKXOrderAlreadyFinished):  # the fill won: filled at the old price
+        assert (final.state, final.px, [f.fill_px for f in fills]) == ("filled", Decimal("49000"), [Decimal("49000")])
+    else:  # the amend won: re-priced below the market, nothing filled
+        assert (final.state, final.px, fills) == ("live", Decimal("47000"), [])
+    assert sum((f.fill_sz for f in fills), Decimal(0)) == final.acc_fill_sz
