@@ -7,10 +7,11 @@ separate migration step. A bad configuration stops it with one sentence on stder
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 
-from app.config import Settings, SettingsError, load_settings
+from app.config import Environment, Settings, SettingsError, load_settings
 
 __all__ = ["main"]
 
@@ -22,6 +23,8 @@ def _serve(settings: Settings) -> None:
     from app.migrations import upgrade_to_head
 
     upgrade_to_head(settings.database_url)
+    if settings.environment is Environment.SIM:
+        asyncio.run(_first_run_key(settings))
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -30,6 +33,28 @@ def _serve(settings: Settings) -> None:
         # The service is the system of record for orders: finish in-flight requests before stopping.
         timeout_graceful_shutdown=10,
     )
+
+
+async def _first_run_key(settings: Settings) -> None:
+    """In sim, a first start with no API key creates one (admin) and prints it once, so a newcomer can call the
+    API at once. Later keys: `python -m app.cli create-api-key`."""
+    from app.db import create_engine, create_session_factory
+    from app.services.auth import create_api_key, list_api_keys
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            if await list_api_keys(session):
+                return
+            key, _ = await create_api_key(session, name="first-run", scopes=["admin"])
+            await session.commit()
+        print(
+            f"Created an admin API key (shown once): {key}\n  curl -H 'Authorization: Bearer {key}' "
+            f"http://{settings.host}:{settings.port}/api/v1/trading/orders",
+            flush=True,
+        )
+    finally:
+        await engine.dispose()
 
 
 def _migrate(settings: Settings) -> None:

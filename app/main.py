@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api import health
+from app.api.errors import install_error_handlers
+from app.api.v1 import trading as trading_api
 from app.config import Settings, SettingsError, get_settings
 from app.db import create_engine, create_session_factory
 from app.exchange import open_exchange
@@ -60,7 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.caller_limits = {}
+    install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(trading_api.router)
     return app
 
 

@@ -5,13 +5,35 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+from aiolimiter import AsyncLimiter
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.api.errors import APIError
 from app.config import Settings
 from app.exchange import ExchangeConnection
+from app.models.auth import ApiKey
+from app.services.auth import grants, verify_api_key
+from app.services.trading.executor import TradeExecutor
+from app.services.trading.order_manager import OrderManager
+from app.services.trading.runtime import TradingRuntime
 
-__all__ = ["EngineDep", "ExchangeDep", "SessionDep", "SettingsDep"]
+__all__ = [
+    "AdminKey",
+    "EngineDep",
+    "ExchangeDep",
+    "ExecutorDep",
+    "ReadKey",
+    "RuntimeDep",
+    "SessionDep",
+    "SettingsDep",
+    "TradeKey",
+    "require_scope",
+]
+
+# Requests per second one API key may make (bursts up to this many); beyond it: 429 with Retry-After.
+CALLER_RATE_PER_S = 50
 
 
 def _settings(request: Request) -> Settings:
@@ -26,6 +48,10 @@ def _exchange(request: Request) -> ExchangeConnection:
     return request.app.state.exchange
 
 
+def _runtime(request: Request) -> TradingRuntime:
+    return request.app.state.trading
+
+
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request.app.state.session_factory() as session:
         yield session
@@ -34,4 +60,62 @@ async def _session(request: Request) -> AsyncIterator[AsyncSession]:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EngineDep = Annotated[AsyncEngine, Depends(_engine)]
 ExchangeDep = Annotated[ExchangeConnection, Depends(_exchange)]
+RuntimeDep = Annotated[TradingRuntime, Depends(_runtime)]
 SessionDep = Annotated[AsyncSession, Depends(_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="an API key: `python -m app.cli create-api-key`")
+
+
+async def _api_key(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKey:
+    if credentials is None:
+        raise APIError(
+            401,
+            "unauthorized",
+            "send an API key as `Authorization: Bearer <key>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    key = await verify_api_key(session, credentials.credentials)
+    # End the read at once: on SQLite every transaction holds the write lock (BEGIN IMMEDIATE), and the route may
+    # hand work to other units of work (the kill switch, the tracker) that must not wait behind this one.
+    await session.commit()
+    if key is None:
+        raise APIError(
+            401, "unauthorized", "the API key is not valid or was revoked", headers={"WWW-Authenticate": "Bearer"}
+        )
+    limiters: dict[int, AsyncLimiter] = request.app.state.caller_limits
+    limiter = limiters.setdefault(key.id, AsyncLimiter(CALLER_RATE_PER_S, 1))
+    if not limiter.has_capacity():
+        raise APIError(
+            429,
+            "rate_limited",
+            f"more than {CALLER_RATE_PER_S} requests per second for this key",
+            headers={"Retry-After": "1"},
+        )
+    await limiter.acquire()
+    return key
+
+
+def require_scope(scope: str) -> object:
+    async def dependency(key: Annotated[ApiKey, Depends(_api_key)]) -> ApiKey:
+        if not grants(key.scope_set, scope):
+            raise APIError(403, "forbidden", f"this API key lacks the `{scope}` scope")
+        return key
+
+    return Annotated[ApiKey, Depends(dependency)]
+
+
+ReadKey = require_scope("read")
+TradeKey = require_scope("trade")
+AdminKey = require_scope("admin")
+
+
+async def _executor(request: Request, session: SessionDep) -> TradeExecutor:
+    runtime: TradingRuntime = request.app.state.trading
+    return TradeExecutor(request.app.state.exchange.client, OrderManager(session), runtime.risk, runtime.tracker)
+
+
+ExecutorDep = Annotated[TradeExecutor, Depends(_executor)]

@@ -33,7 +33,7 @@ from app.services.trading.events import record_event
 from app.services.trading.order_manager import OrderManager, OrderParams
 from app.services.trading.order_state import OrderTrigger
 from app.services.trading.order_tracker import OrderTracker
-from app.services.trading.risk import ExecutionRiskControl
+from app.services.trading.risk import ExecutionRiskControl, RiskCheckResult
 from app.services.trading.signal import Account, Signal
 from app.services.trading.sync import ExchangeOrderSync
 
@@ -65,15 +65,7 @@ class TradeExecutor:
         strategy = strategy_id or signal.strategy_id
         result = self.risk.pre_trade_check(signal, account)
         if not result.passed:
-            record_event(
-                self.session,
-                ExecutionEventType.RISK_CHECK_FAILED,
-                instrument_id=signal.instrument_id,
-                strategy_id=strategy,
-                data={"code": result.code, "reason": result.reason, "signal": signal.model_dump(mode="json")},
-            )
-            await self.session.commit()
-            raise RiskRejected(result)
+            await self._refuse(result, signal, strategy)
         assert result.size is not None
         derivative = instrument_type_of(signal.instrument_id) != "SPOT"
         params = OrderParams(
@@ -96,6 +88,49 @@ class TradeExecutor:
         self.risk.record_order(strategy)
         return order
 
+    async def place_checked_order(
+        self,
+        params: OrderParams,
+        account: Account,
+        *,
+        strategy_id: str | None = None,
+        idempotency_key: str | None = None,
+        request_fingerprint: str | None = None,
+    ) -> Order:
+        """An order given directly (the API's POST /orders): the same risk checks as a signal, then placed."""
+        strategy = strategy_id or "api"
+        signal = Signal(
+            strategy_id=strategy,
+            instrument_id=params.instrument_id,
+            side=params.side,
+            size=params.size,
+            price=params.price,
+            reduce_only=params.reduce_only,
+        )
+        result = self.risk.pre_trade_check(signal, account)
+        if not result.passed:
+            await self._refuse(result, signal, strategy)
+        order = await self.place_order(
+            params,
+            strategy_id=strategy,
+            idempotency_key=idempotency_key,
+            request_fingerprint=request_fingerprint,
+            arrival_price=self.risk.prices.get(params.instrument_id, result.reference_price),
+        )
+        self.risk.record_order(strategy)
+        return order
+
+    async def _refuse(self, result: RiskCheckResult, signal: Signal, strategy: str) -> None:
+        record_event(
+            self.session,
+            ExecutionEventType.RISK_CHECK_FAILED,
+            instrument_id=signal.instrument_id,
+            strategy_id=strategy,
+            data={"code": result.code, "reason": result.reason, "signal": signal.model_dump(mode="json")},
+        )
+        await self.session.commit()
+        raise RiskRejected(result)
+
     # --- placing ------------------------------------------------------------------------------------------
 
     async def place_order(
@@ -105,6 +140,7 @@ class TradeExecutor:
         strategy_id: str | None = None,
         execution_id: int | None = None,
         idempotency_key: str | None = None,
+        request_fingerprint: str | None = None,
         arrival_price: Decimal | None = None,
     ) -> Order:
         await self.okx.ensure_time_synced()  # the expTime below is on OKX's clock
@@ -113,6 +149,7 @@ class TradeExecutor:
             strategy_id=strategy_id,
             execution_id=execution_id,
             idempotency_key=idempotency_key,
+            request_fingerprint=request_fingerprint,
             arrival_price=arrival_price,
         )
         exp_time_ms = self.okx.new_exp_time_ms()

@@ -16,9 +16,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.models.trading import ExecutionEventType
+from app.models.base import utcnow
+from app.models.trading import ExecutionEventType, Trade
 from app.services.okx.client import OKXClient
 from app.services.okx.deadman import DeadManSwitch
 from app.services.okx.errors import OKXError
@@ -27,7 +29,9 @@ from app.services.trading.events import record_event
 from app.services.trading.executor import TradeExecutor
 from app.services.trading.order_manager import OrderManager
 from app.services.trading.order_tracker import OrderTracker
+from app.services.trading.position_manager import PositionManager
 from app.services.trading.risk import ExecutionRiskControl, InstrumentRules, TradingState
+from app.services.trading.signal import Account
 
 __all__ = ["TradingRuntime"]
 
@@ -73,6 +77,7 @@ class TradingRuntime:
         self.instrument_refresh_s = instrument_refresh_s
         self._tasks: list[asyncio.Task[None]] = []
         self.started = asyncio.Event()
+        self.account = Account(equity=Decimal(0))  # what the risk checks read; refreshed with the prices
 
     def healthy(self) -> bool:
         """Healthy enough to keep our orders working: the tracker hears the exchange."""
@@ -148,7 +153,27 @@ class TradingRuntime:
                     )
                 )
 
+    async def _refresh_account(self) -> None:
+        """Equity and balances from the exchange; positions and today's realized PnL from the database."""
+        try:
+            balance = await self.okx.account.get_balance()
+        except OKXError as exc:
+            log.warning("risk: balances not refreshed: %s", exc)
+            return
+        midnight = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+        async with self.session_factory() as session:
+            positions = await PositionManager(session).get_all_positions()
+            today = (await session.execute(select(Trade.realized_pnl).where(Trade.executed_at >= midnight))).scalars()
+            daily = sum(today, Decimal(0))
+        self.account = Account(
+            equity=balance.total_eq or Decimal(0),
+            available={detail.ccy: detail.available for detail in balance.details},
+            daily_realized_pnl=daily,
+            positions={p.instrument_id: p.size for p in positions},
+        )
+
     async def _refresh_prices(self) -> None:
+        await self._refresh_account()
         for inst_type in INSTRUMENT_TYPES:
             try:
                 tickers = await self.okx.market.get_tickers(inst_type)

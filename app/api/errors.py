@@ -1,0 +1,88 @@
+"""The one error shape, `{"error": {"code", "message", "details"}}`, and the mapping of every failure onto it.
+
+Bad input is 4xx naming what is wrong, never a 500; a risk refusal is 422 with its code; exchange failures are
+502/503 with OKX's code; anything unexpected is a 500 in the same shape, without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.services.okx.errors import OKXError, OKXRateLimitError, OKXServiceUnavailable, OKXTransportError
+from app.services.trading.errors import OrderNotCancelable, OrderNotFound, RiskRejected
+
+__all__ = ["APIError", "error_response", "install_error_handlers"]
+
+log = logging.getLogger(__name__)
+
+
+class APIError(Exception):
+    def __init__(
+        self, status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details, self.headers = status, code, message, details, headers
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def _field(location: tuple[Any, ...]) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or ".".join(str(part) for part in location)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": _field(tuple(error.get("loc", ()))), "message": error.get("msg", "")} for error in exc.errors()
+        ]
+        first = details[0] if details else {"field": "", "message": "invalid request"}
+        return error_response(422, "validation_error", f"{first['field']}: {first['message']}", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
+        return error_response(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RiskRejected)
+    async def _risk(_: Request, exc: RiskRejected) -> JSONResponse:
+        return error_response(422, exc.code, exc.reason, {"risk_check": exc.code})
+
+    @app.exception_handler(OrderNotFound)
+    async def _not_found(_: Request, exc: OrderNotFound) -> JSONResponse:
+        return error_response(404, "not_found", str(exc))
+
+    @app.exception_handler(OrderNotCancelable)
+    async def _conflict(_: Request, exc: OrderNotCancelable) -> JSONResponse:
+        return error_response(409, "order_finished", str(exc))
+
+    @app.exception_handler(OKXError)
+    async def _exchange(_: Request, exc: OKXError) -> JSONResponse:
+        unavailable = isinstance(exc, OKXServiceUnavailable | OKXTransportError | OKXRateLimitError)
+        headers = {"Retry-After": "1"} if unavailable else None
+        return error_response(
+            503 if unavailable else 502, "exchange_error", exc.message, {"okx_code": exc.code}, headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")

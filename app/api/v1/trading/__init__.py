@@ -1,0 +1,11 @@
+"""The routes under /api/v1/trading."""
+
+from fastapi import APIRouter
+
+from app.api.v1.trading import activity, orders, positions, signals
+
+router = APIRouter(prefix="/api/v1/trading")
+for module in (orders, positions, activity, signals):
+    router.include_router(module.router)
+
+__all__ = ["router"]

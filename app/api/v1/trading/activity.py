@@ -1,0 +1,83 @@
+"""/trades and /events: the fills, and the audit log of everything that happened."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from app.api.deps import ReadKey, SessionDep
+from app.api.v1.trading.common import ERRORS, MAX_LIMIT, page
+from app.models.trading import ExecutionEvent, ExecutionEventType, OrderSide, Trade
+from app.schemas.trading import EventPage, TradePage
+
+router = APIRouter(tags=["trades and events"])
+
+Cursor = Annotated[int | None, Query(ge=1, description="next_cursor of the previous page")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+
+
+@router.get("/trades", response_model=TradePage, responses=ERRORS)
+async def list_trades(
+    _: ReadKey,
+    session: SessionDep,
+    instrument_id: str | None = None,
+    strategy_id: str | None = None,
+    order_id: int | None = None,
+    side: OrderSide | None = None,
+    executed_after: datetime | None = None,
+    executed_before: datetime | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> TradePage:
+    """Fills, newest first."""
+    query = select(Trade)
+    for column, value in (
+        (Trade.instrument_id, instrument_id),
+        (Trade.strategy_id, strategy_id),
+        (Trade.order_id, order_id),
+        (Trade.side, side),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if executed_after is not None:
+        query = query.where(Trade.executed_at >= executed_after)
+    if executed_before is not None:
+        query = query.where(Trade.executed_at < executed_before)
+    rows = (await session.execute(page(query, Trade.id, cursor, limit))).scalars().all()
+    items = list(rows[:limit])
+    return TradePage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)  # type: ignore[arg-type]
+
+
+@router.get("/events", response_model=EventPage, responses=ERRORS)
+async def list_events(
+    _: ReadKey,
+    session: SessionDep,
+    event_type: ExecutionEventType | None = None,
+    order_id: int | None = None,
+    instrument_id: str | None = None,
+    strategy_id: str | None = None,
+    after: datetime | None = None,
+    before: datetime | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+) -> EventPage:
+    """The audit log, newest first."""
+    query = select(ExecutionEvent)
+    for column, value in (
+        (ExecutionEvent.event_type, event_type),
+        (ExecutionEvent.order_id, order_id),
+        (ExecutionEvent.instrument_id, instrument_id),
+        (ExecutionEvent.strategy_id, strategy_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if after is not None:
+        query = query.where(ExecutionEvent.created_at >= after)
+    if before is not None:
+        query = query.where(ExecutionEvent.created_at < before)
+    rows = (await session.execute(page(query, ExecutionEvent.id, cursor, limit))).scalars().all()
+    items = list(rows[:limit])
+    return EventPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)  # type: ignore[arg-type]

@@ -1,0 +1,48 @@
+"""What the trading routers share: documented error responses, cursor pagination, idempotency."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from app.schemas.common import ErrorResponse
+
+__all__ = ["ERRORS", "MAX_LIMIT", "fingerprint", "page", "scoped_key"]
+
+MAX_LIMIT = 500
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _error("no API key, or an invalid or revoked one"),
+    403: _error("the API key lacks the scope this route needs"),
+    422: _error("invalid input (the field is named), or a risk check refused the order (its code)"),
+    429: _error("this API key sent too many requests; see Retry-After"),
+}
+EXCHANGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    502: _error("the exchange refused or failed the request (OKX's code in details)"),
+    503: _error("the exchange is unavailable or rate limited; see Retry-After"),
+}
+
+
+def page(query: Select[Any], id_column: InstrumentedAttribute[int], cursor: int | None, limit: int) -> Select[Any]:
+    """Newest first, stable under inserts: the cursor is the last id of the previous page."""
+    if cursor is not None:
+        query = query.where(id_column < cursor)
+    return query.order_by(id_column.desc()).limit(limit + 1)
+
+
+def scoped_key(api_key_id: int, key: str | None) -> str | None:
+    """Idempotency keys are per API key: two callers can never see each other's orders through one."""
+    return f"{api_key_id}:{key}" if key else None
+
+
+def fingerprint(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -1,0 +1,192 @@
+"""/orders: place (idempotent), list, read, cancel and amend orders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.api.deps import ExecutorDep, ReadKey, RuntimeDep, SessionDep, TradeKey
+from app.api.errors import APIError
+from app.api.v1.trading.common import ERRORS, EXCHANGE_ERRORS, MAX_LIMIT, fingerprint, page, scoped_key
+from app.models.trading import InstrumentType, Order, OrderSide, OrderStatus, TradeMode
+from app.schemas.common import ErrorResponse
+from app.schemas.trading import OrderAmend, OrderCreate, OrderPage, OrderRead
+from app.services.okx.market import instrument_type_of
+from app.services.trading.order_manager import ACTIVE_STATUSES, OrderParams
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+
+
+async def _by_key(session: SessionDep, key: str) -> Order | None:
+    return (await session.execute(select(Order).where(Order.idempotency_key == key))).scalar_one_or_none()
+
+
+def _replay(existing: Order, request_fingerprint: str, response: Response) -> Order:
+    if existing.request_fingerprint != request_fingerprint:
+        raise APIError(
+            409,
+            "idempotency_conflict",
+            "this idempotency key was already used for a different order",
+            {"order_id": existing.id},
+        )
+    response.status_code = 200
+    return existing
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrderRead,
+    responses={
+        **ERRORS,
+        **EXCHANGE_ERRORS,
+        200: {"model": OrderRead, "description": "the same idempotency key and body again: the first order"},
+        409: {"model": ErrorResponse, "description": "the idempotency key was used for a different order"},
+    },
+)
+async def create_order(
+    body: OrderCreate,
+    key: TradeKey,
+    session: SessionDep,
+    executor: ExecutorDep,
+    runtime: RuntimeDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
+) -> Order:
+    """Place an order: validated, risk-checked, written ahead, then sent. Sent twice with the same
+    `client_order_id` (or `Idempotency-Key` header) it returns the first order instead of placing another."""
+    scoped = scoped_key(key.id, idempotency_key or body.client_order_id)
+    request_fingerprint = fingerprint(body.model_dump(mode="json", exclude_unset=True, exclude={"client_order_id"}))
+    if scoped is not None and (existing := await _by_key(session, scoped)) is not None:
+        return _replay(existing, request_fingerprint, response)
+    derivative = instrument_type_of(body.instrument_id) != "SPOT"
+    params = OrderParams(
+        instrument_id=body.instrument_id,
+        side=body.side,
+        order_type=body.order_type,
+        size=body.size,
+        price=body.price,
+        trade_mode=body.trade_mode or (TradeMode.CROSS if derivative else TradeMode.CASH),
+        position_side=body.position_side,
+        target_currency="base_ccy" if not derivative and body.price is None else None,
+        reduce_only=body.reduce_only,
+        instrument_type=InstrumentType(instrument_type_of(body.instrument_id)),
+    )
+    try:
+        return await executor.place_checked_order(
+            params,
+            runtime.account,
+            strategy_id=body.strategy_id,
+            idempotency_key=scoped,
+            request_fingerprint=request_fingerprint,
+        )
+    except IntegrityError:  # the same key raced in from a concurrent request: answer as if it came second
+        await session.rollback()
+        existing = await _by_key(session, scoped) if scoped else None
+        if existing is None:
+            raise
+        return _replay(existing, request_fingerprint, response)
+
+
+@router.get("", response_model=OrderPage, responses=ERRORS)
+async def list_orders(
+    _: ReadKey,
+    session: SessionDep,
+    instrument_id: str | None = None,
+    status: OrderStatus | None = None,
+    side: OrderSide | None = None,
+    strategy_id: str | None = None,
+    error_code: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    cursor: Annotated[int | None, Query(ge=1, description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+) -> OrderPage:
+    """Orders, newest first, filtered."""
+    query = select(Order)
+    for column, value in (
+        (Order.instrument_id, instrument_id),
+        (Order.status, status),
+        (Order.side, side),
+        (Order.strategy_id, strategy_id),
+        (Order.error_code, error_code),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if created_after is not None:
+        query = query.where(Order.created_at >= created_after)
+    if created_before is not None:
+        query = query.where(Order.created_at < created_before)
+    rows = (await session.execute(page(query, Order.id, cursor, limit))).scalars().all()
+    items = list(rows[:limit])
+    return OrderPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)  # type: ignore[arg-type]
+
+
+@router.get("/active", response_model=list[OrderRead], responses=ERRORS)
+async def active_orders(_: ReadKey, session: SessionDep, instrument_id: str | None = None) -> list[Order]:
+    """Every order not yet finished (oldest first)."""
+    query = select(Order).where(Order.status.in_(ACTIVE_STATUSES)).order_by(Order.id)
+    if instrument_id is not None:
+        query = query.where(Order.instrument_id == instrument_id)
+    return list((await session.execute(query)).scalars().all())
+
+
+async def _order(session: SessionDep, order_id: int) -> Order:
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise APIError(404, "not_found", f"order {order_id} does not exist")
+    return order
+
+
+@router.get(
+    "/{order_id}",
+    response_model=OrderRead,
+    responses={**ERRORS, 404: {"model": ErrorResponse, "description": "no such order"}},
+)
+async def get_order(order_id: int, _: ReadKey, session: SessionDep) -> Order:
+    return await _order(session, order_id)
+
+
+@router.delete(
+    "/{order_id}",
+    response_model=OrderRead,
+    responses={
+        **ERRORS,
+        **EXCHANGE_ERRORS,
+        404: {"model": ErrorResponse, "description": "no such order"},
+        409: {"model": ErrorResponse, "description": "the order is already finished"},
+    },
+)
+async def cancel_order(order_id: int, _: TradeKey, session: SessionDep, executor: ExecutorDep) -> Order:
+    """Cancel: the answer shows `pending_cancel` until the exchange confirms, or the final state it reached."""
+    await _order(session, order_id)
+    return await executor.cancel_order(order_id)
+
+
+@router.patch(
+    "/{order_id}",
+    response_model=OrderRead,
+    responses={
+        **ERRORS,
+        **EXCHANGE_ERRORS,
+        404: {"model": ErrorResponse, "description": "no such order"},
+        409: {"model": ErrorResponse, "description": "the order is already finished"},
+    },
+)
+async def amend_order(
+    order_id: int, body: OrderAmend, _: TradeKey, session: SessionDep, executor: ExecutorDep
+) -> Order:
+    """Amend size (new total, filled part included) and/or price."""
+    order = await _order(session, order_id)
+    if body.size is not None and body.size <= order.filled_size:
+        raise APIError(
+            422,
+            "validation_error",
+            f"size must exceed what already filled ({order.filled_size})",
+            [{"field": "size", "message": "not above the filled size"}],
+        )
+    return await executor.modify_order(order_id, new_size=body.size, new_price=body.price)

@@ -1,0 +1,45 @@
+"""/positions: read positions and sync them with the exchange."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.api.deps import ExchangeDep, ReadKey, SessionDep, TradeKey
+from app.api.errors import APIError
+from app.api.v1.trading.common import ERRORS, EXCHANGE_ERRORS
+from app.models.trading import Position, PositionSide
+from app.schemas.common import ErrorResponse
+from app.schemas.trading import PositionRead, PositionSyncResult
+from app.services.trading.position_manager import PositionManager
+
+router = APIRouter(prefix="/positions", tags=["positions"])
+
+
+@router.get("", response_model=list[PositionRead], responses=ERRORS)
+async def list_positions(_: ReadKey, session: SessionDep, include_closed: bool = False) -> list[Position]:
+    """Open positions (with `include_closed`, flat ones too), by instrument."""
+    return list(await PositionManager(session).get_all_positions(include_closed=include_closed))
+
+
+@router.post("/sync", response_model=PositionSyncResult, responses={**ERRORS, **EXCHANGE_ERRORS})
+async def sync_positions(_: TradeKey, session: SessionDep, exchange: ExchangeDep) -> PositionSyncResult:
+    """Compare with the exchange, correct the local record, and list every difference found (each is an event)."""
+    manager = PositionManager(session)
+    differences = await manager.sync_with_exchange(exchange.client)
+    await session.commit()
+    positions = [PositionRead.model_validate(p) for p in await manager.get_all_positions()]
+    return PositionSyncResult(differences=differences, positions=positions)
+
+
+@router.get(
+    "/{instrument}",
+    response_model=PositionRead,
+    responses={**ERRORS, 404: {"model": ErrorResponse, "description": "no position in this instrument"}},
+)
+async def get_position(
+    instrument: str, _: ReadKey, session: SessionDep, position_side: PositionSide = PositionSide.NET
+) -> Position:
+    position = await PositionManager(session).get_position(instrument, position_side)
+    if position is None:
+        raise APIError(404, "not_found", f"no {position_side.value} position in {instrument}")
+    return position

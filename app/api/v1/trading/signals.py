@@ -1,0 +1,60 @@
+"""/signals: what strategy bots send; /risk/kill-switch: the trading state."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from sqlalchemy import select
+
+from app.api.deps import AdminKey, ExecutorDep, RuntimeDep, SessionDep, TradeKey
+from app.api.errors import APIError
+from app.api.v1.trading.common import ERRORS, EXCHANGE_ERRORS, fingerprint, scoped_key
+from app.models.trading import Order
+from app.schemas.common import ErrorResponse
+from app.schemas.trading import KillSwitchChange, KillSwitchRead, KillSwitchResult, OrderRead
+from app.services.trading.signal import Signal
+
+router = APIRouter(tags=["signals and risk"])
+
+
+@router.post(
+    "/signals",
+    status_code=201,
+    response_model=OrderRead,
+    responses={
+        **ERRORS,
+        **EXCHANGE_ERRORS,
+        200: {"model": OrderRead, "description": "the same client_signal_id again: the first order"},
+        409: {"model": ErrorResponse, "description": "the client_signal_id was used for a different signal"},
+    },
+)
+async def post_signal(
+    signal: Signal, key: TradeKey, session: SessionDep, executor: ExecutorDep, runtime: RuntimeDep, response: Response
+) -> Order:
+    """A strategy's signal: risk-checked (a stale one is refused with `signal_expired`) and turned into an order."""
+    scoped = scoped_key(key.id, signal.client_signal_id)
+    request_fingerprint = fingerprint(signal.model_dump(mode="json", exclude_unset=True, exclude={"client_signal_id"}))
+    if scoped is not None:
+        existing = (await session.execute(select(Order).where(Order.idempotency_key == scoped))).scalar_one_or_none()
+        if existing is not None:
+            if existing.request_fingerprint != request_fingerprint:
+                raise APIError(409, "idempotency_conflict", "this client_signal_id was used for a different signal")
+            response.status_code = 200
+            return existing
+    signal = signal.model_copy(update={"client_signal_id": scoped})
+    order = await executor.execute_signal(signal, runtime.account)
+    order.request_fingerprint = request_fingerprint
+    await session.commit()
+    return order
+
+
+@router.get("/risk/kill-switch", response_model=KillSwitchRead, responses=ERRORS)
+async def get_kill_switch(_: AdminKey, runtime: RuntimeDep) -> KillSwitchRead:
+    return KillSwitchRead(state=runtime.risk.trading_state)
+
+
+@router.post("/risk/kill-switch", response_model=KillSwitchResult, responses={**ERRORS, **EXCHANGE_ERRORS})
+async def set_kill_switch(change: KillSwitchChange, _: AdminKey, runtime: RuntimeDep) -> KillSwitchResult:
+    """`halted` blocks new orders and cancels every open one; `reducing` lets only position-reducing orders through;
+    `active` trades normally. Every change is an event."""
+    canceled = await runtime.set_trading_state(change.state, reason=change.reason)
+    return KillSwitchResult(state=runtime.risk.trading_state, canceled_orders=canceled)

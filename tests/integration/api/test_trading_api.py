@@ -1,0 +1,203 @@
+"""/api/v1/trading: auth on every route, the order flow, idempotency, errors in one shape, lists."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.integration.api.conftest import Api
+
+LIMIT_BUY = {"instrument_id": "BTC-USDT", "side": "buy", "order_type": "limit", "size": "0.01", "price": "49900"}
+
+
+def _routes(api: Api) -> list[tuple[str, str]]:
+    """Every operation the app serves under /api/v1, from its own route table as OpenAPI publishes it."""
+    found = []
+    for path, operations in api.app.openapi()["paths"].items():
+        if path.startswith("/api/v1/"):
+            concrete = path.replace("{order_id}", "1").replace("{instrument}", "BTC-USDT")
+            found += [(method.upper(), concrete) for method in sorted(operations)]
+    return found
+
+
+async def test_every_route_needs_a_key_and_trading_needs_the_trade_scope(api: Api) -> None:
+    routes = _routes(api)
+    assert len(routes) >= 12
+    for method, path in routes:
+        anonymous = await api.client.request(method, path, json={})
+        assert anonymous.status_code == 401, (method, path)
+        assert anonymous.json()["error"]["code"] == "unauthorized"
+        bad_key = await api.client.request(method, path, json={}, headers={"Authorization": "Bearer tes_nope"})
+        assert bad_key.status_code == 401, (method, path)
+        read_only = await api.client.request(method, path, json={}, headers=api.as_("read"))
+        if method != "GET" or "kill-switch" in path:
+            assert read_only.status_code == 403, (method, path, read_only.text)
+            assert read_only.json()["error"]["code"] == "forbidden"
+
+
+async def test_open_routes_need_no_key(api: Api) -> None:
+    for path in ("/health", "/ready", "/openapi.json", "/docs"):
+        assert (await api.client.get(path)).status_code == 200, path
+
+
+async def test_order_flow_idempotency_and_cancel(api: Api) -> None:
+    body = {**LIMIT_BUY, "client_order_id": "bot-1"}
+    first = await api.client.post("/api/v1/trading/orders", json=body, headers=api.as_("trade"))
+    again = await api.client.post("/api/v1/trading/orders", json=body, headers=api.as_("trade"))
+    other = await api.client.post("/api/v1/trading/orders", json={**body, "price": "49800"}, headers=api.as_("trade"))
+    header = await api.client.post(
+        "/api/v1/trading/orders", json=LIMIT_BUY, headers={**api.as_("trade"), "Idempotency-Key": "bot-1"}
+    )
+
+    assert first.status_code == 201, first.text
+    order = first.json()
+    assert (order["status"], order["size"], order["price"]) == ("live", "0.01", "49900")
+    assert order["exchange_order_id"] and order["client_order_id"]
+    assert (again.status_code, again.json()["id"]) == (200, order["id"])  # never a second order
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
+    assert (header.status_code, header.json()["id"]) == (200, order["id"])
+    exchange_orders = api.app.state.exchange.simulator.exchange.state()["orders"]
+    assert len(exchange_orders) == 1
+
+    read = await api.client.get(f"/api/v1/trading/orders/{order['id']}", headers=api.as_("read"))
+    active = await api.client.get("/api/v1/trading/orders/active", headers=api.as_("read"))
+    canceled = await api.client.delete(f"/api/v1/trading/orders/{order['id']}", headers=api.as_("trade"))
+    twice = await api.client.delete(f"/api/v1/trading/orders/{order['id']}", headers=api.as_("trade"))
+    missing = await api.client.get("/api/v1/trading/orders/999999", headers=api.as_("read"))
+
+    assert read.json()["id"] == order["id"]
+    assert [o["id"] for o in active.json()] == [order["id"]]
+    assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+    assert twice.status_code == 409 and twice.json()["error"]["code"] == "order_finished"
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+async def test_amend(api: Api) -> None:
+    order = (await api.client.post("/api/v1/trading/orders", json=LIMIT_BUY, headers=api.as_("trade"))).json()
+
+    amended = await api.client.patch(
+        f"/api/v1/trading/orders/{order['id']}", json={"price": "49800", "size": "0.02"}, headers=api.as_("trade")
+    )
+
+    assert amended.status_code == 200, amended.text
+    assert (amended.json()["price"], amended.json()["size"]) == ("49800", "0.02")
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"size": 0.01}, "size"),  # a JSON number: money must be a string
+        ({"size": "abc"}, "size"),
+        ({"side": "long"}, "side"),
+        ({"price": None}, ""),  # a limit order without a price
+        ({"unexpected": 1}, "unexpected"),
+    ],
+)
+async def test_bad_input_is_422_naming_the_field(api: Api, change: dict[str, Any], field: str) -> None:
+    response = await api.client.post("/api/v1/trading/orders", json={**LIMIT_BUY, **change}, headers=api.as_("trade"))
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert field in error["message"]
+    assert api.app.state.exchange.simulator.exchange.state()["orders"] == []  # nothing sent, nothing half-written
+
+
+async def test_risk_refusal_is_422_with_its_code_and_an_event(api: Api) -> None:
+    far = {**LIMIT_BUY, "price": "30000"}
+
+    refused = await api.client.post("/api/v1/trading/orders", json=far, headers=api.as_("trade"))
+    events = await api.client.get(
+        "/api/v1/trading/events", params={"event_type": "risk_check_failed"}, headers=api.as_("read")
+    )
+
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "price_deviation_too_large"
+    assert [e["data"]["code"] for e in events.json()["items"]] == ["price_deviation_too_large"]
+
+
+async def test_signal_to_fill_to_position_and_trades(api: Api) -> None:
+    signal = {
+        "strategy_id": "bot-7",
+        "instrument_id": "BTC-USDT",
+        "side": "buy",
+        "size": "0.01",
+        "client_signal_id": "sig-1",
+    }
+
+    placed = await api.client.post("/api/v1/trading/signals", json=signal, headers=api.as_("trade"))
+    again = await api.client.post("/api/v1/trading/signals", json=signal, headers=api.as_("trade"))
+    stale = await api.client.post(
+        "/api/v1/trading/signals",
+        headers=api.as_("trade"),
+        json={
+            **signal,
+            "client_signal_id": "sig-2",
+            "created_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
+        },
+    )
+
+    assert placed.status_code == 201, placed.text
+    assert (again.status_code, again.json()["id"]) == (200, placed.json()["id"])
+    assert stale.status_code == 422 and stale.json()["error"]["code"] == "signal_expired"
+    order_id = placed.json()["id"]
+    await api.app.state.trading.tracker.reconcile(order_id)  # settle the fill now rather than wait for the push
+    trades = (
+        await api.client.get("/api/v1/trading/trades", params={"order_id": order_id}, headers=api.as_("read"))
+    ).json()["items"]
+    position = (await api.client.get("/api/v1/trading/positions/BTC-USDT", headers=api.as_("read"))).json()
+    positions = (await api.client.get("/api/v1/trading/positions", headers=api.as_("read"))).json()
+    assert sum(Decimal(t["size"]) for t in trades) == Decimal("0.01")
+    assert all(isinstance(t["price"], str) and t["liquidity"] == "taker" for t in trades)
+    assert position["size"] == "0.01" and [p["instrument_id"] for p in positions] == ["BTC-USDT"]
+    missing = await api.client.get("/api/v1/trading/positions/ETH-USDT", headers=api.as_("read"))
+    assert missing.status_code == 404
+
+
+async def test_lists_are_filtered_and_paginated_newest_first(api: Api) -> None:
+    ids = []
+    for n in range(5):
+        body = {**LIMIT_BUY, "price": str(49900 - n * 10), "strategy_id": "pager" if n % 2 == 0 else "other"}
+        ids.append((await api.client.post("/api/v1/trading/orders", json=body, headers=api.as_("trade"))).json()["id"])
+
+    first = (await api.client.get("/api/v1/trading/orders", params={"limit": 2}, headers=api.as_("read"))).json()
+    second = (
+        await api.client.get(
+            "/api/v1/trading/orders", params={"limit": 2, "cursor": first["next_cursor"]}, headers=api.as_("read")
+        )
+    ).json()
+    filtered = (
+        await api.client.get("/api/v1/trading/orders", params={"strategy_id": "pager"}, headers=api.as_("read"))
+    ).json()
+    too_many = await api.client.get("/api/v1/trading/orders", params={"limit": 100000}, headers=api.as_("read"))
+
+    assert [o["id"] for o in first["items"]] == ids[::-1][:2]
+    assert [o["id"] for o in second["items"]] == ids[::-1][2:4]
+    assert [o["id"] for o in filtered["items"]] == [ids[4], ids[2], ids[0]]
+    assert filtered["next_cursor"] is None
+    assert too_many.status_code == 422
+
+
+async def test_kill_switch(api: Api) -> None:
+    await api.client.post("/api/v1/trading/orders", json=LIMIT_BUY, headers=api.as_("trade"))
+
+    halted = await api.client.post(
+        "/api/v1/trading/risk/kill-switch", json={"state": "halted", "reason": "test"}, headers=api.as_("admin")
+    )
+    refused = await api.client.post("/api/v1/trading/orders", json=LIMIT_BUY, headers=api.as_("trade"))
+    state = await api.client.get("/api/v1/trading/risk/kill-switch", headers=api.as_("admin"))
+
+    assert halted.json() == {"state": "halted", "canceled_orders": 1}
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "trading_halted"
+    assert state.json() == {"state": "halted"}
+
+
+async def test_caller_rate_limit_is_429_with_retry_after(api: Api) -> None:
+    statuses = [(await api.client.get("/api/v1/trading/orders", headers=api.as_("read"))) for _ in range(60)]
+
+    limited = [r for r in statuses if r.status_code == 429]
+    assert limited and limited[0].headers["Retry-After"] == "1"
+    assert limited[0].json()["error"]["code"] == "rate_limited"
