@@ -14,7 +14,7 @@ from app.api.errors import APIError
 from app.config import Settings
 from app.exchange import ExchangeConnection
 from app.models.auth import ApiKey
-from app.services.auth import grants, verify_api_key
+from app.services.auth import grants, hash_key, verify_api_key
 from app.services.trading.executor import TradeExecutor
 from app.services.trading.order_manager import OrderManager
 from app.services.trading.runtime import TradingRuntime
@@ -34,6 +34,7 @@ __all__ = [
 
 # Requests per second one API key may make (bursts up to this many); beyond it: 429 with Retry-After.
 CALLER_RATE_PER_S = 50
+MAX_TRACKED_CALLERS = 10_000
 
 
 def _settings(request: Request) -> Settings:
@@ -78,16 +79,11 @@ async def _api_key(
             "send an API key as `Authorization: Bearer <key>`",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    key = await verify_api_key(session, credentials.credentials)
-    # End the read at once: on SQLite every transaction holds the write lock (BEGIN IMMEDIATE), and the route may
-    # hand work to other units of work (the kill switch, the tracker) that must not wait behind this one.
-    await session.commit()
-    if key is None:
-        raise APIError(
-            401, "unauthorized", "the API key is not valid or was revoked", headers={"WWW-Authenticate": "Bearer"}
-        )
-    limiters: dict[int, AsyncLimiter] = request.app.state.caller_limits
-    limiter = limiters.setdefault(key.id, AsyncLimiter(CALLER_RATE_PER_S, 1))
+    # The caller's own rate is checked before the database is touched, so a flood costs no queries.
+    limiters: dict[str, AsyncLimiter] = request.app.state.caller_limits
+    if len(limiters) > MAX_TRACKED_CALLERS:  # random tokens must not grow this without bound
+        limiters.clear()
+    limiter = limiters.setdefault(hash_key(credentials.credentials), AsyncLimiter(CALLER_RATE_PER_S, 1))
     if not limiter.has_capacity():
         raise APIError(
             429,
@@ -96,6 +92,14 @@ async def _api_key(
             headers={"Retry-After": "1"},
         )
     await limiter.acquire()
+    key = await verify_api_key(session, credentials.credentials)
+    # End the read at once: on SQLite every transaction holds the write lock (BEGIN IMMEDIATE), and the route may
+    # hand work to other units of work (the kill switch, the tracker) that must not wait behind this one.
+    await session.commit()
+    if key is None:
+        raise APIError(
+            401, "unauthorized", "the API key is not valid or was revoked", headers={"WWW-Authenticate": "Bearer"}
+        )
     return key
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -196,8 +197,28 @@ async def test_kill_switch(api: Api) -> None:
 
 
 async def test_caller_rate_limit_is_429_with_retry_after(api: Api) -> None:
-    statuses = [(await api.client.get("/api/v1/trading/orders", headers=api.as_("read"))) for _ in range(60)]
+    burst = [api.client.get("/api/v1/trading/orders/active", headers=api.as_("read")) for _ in range(80)]
+    statuses = await asyncio.gather(*burst)
 
     limited = [r for r in statuses if r.status_code == 429]
     assert limited and limited[0].headers["Retry-After"] == "1"
     assert limited[0].json()["error"]["code"] == "rate_limited"
+
+
+async def test_exchange_failures_are_503_with_the_okx_code_and_leave_the_order_settled(api: Api) -> None:
+    simulator = api.app.state.exchange.simulator
+    simulator.faults.update({"error_rate": 1})
+    try:
+        listed = await api.client.post("/api/v1/trading/positions/sync", headers=api.as_("trade"))
+        placed = await api.client.post("/api/v1/trading/orders", json=LIMIT_BUY, headers=api.as_("trade"))
+    finally:
+        simulator.faults.update({"error_rate": 0})
+
+    assert listed.status_code in (502, 503)
+    assert listed.json()["error"]["code"] == "exchange_error"
+    assert "okx_code" in listed.json()["error"]["details"]
+    # A place whose outcome is unknown is not an error for the caller: the order is recorded as unknown and
+    # reconciled (here: proven absent once its expTime passes) — never sent twice, never half-written.
+    assert placed.status_code == 201
+    assert placed.json()["status"] == "unknown"
+    assert simulator.exchange.state()["orders"] == []

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from sqlalchemy import select
 
 from app.api.deps import ReadKey, SessionDep
-from app.api.v1.trading.common import ERRORS, MAX_LIMIT, page
+from app.api.v1.trading.common import ERRORS, Cursor, IdFilter, Limit, page
 from app.models.trading import ExecutionEvent, ExecutionEventType, OrderSide, Trade
 from app.schemas.trading import EventPage, TradePage
 
 router = APIRouter(tags=["trades and events"])
-
-Cursor = Annotated[int | None, Query(ge=1, description="next_cursor of the previous page")]
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 @router.get("/trades", response_model=TradePage, responses=ERRORS)
@@ -25,7 +21,7 @@ async def list_trades(
     session: SessionDep,
     instrument_id: str | None = None,
     strategy_id: str | None = None,
-    order_id: int | None = None,
+    order_id: IdFilter = None,
     side: OrderSide | None = None,
     executed_after: datetime | None = None,
     executed_before: datetime | None = None,
@@ -56,7 +52,7 @@ async def list_events(
     _: ReadKey,
     session: SessionDep,
     event_type: ExecutionEventType | None = None,
-    order_id: int | None = None,
+    order_id: IdFilter = None,
     instrument_id: str | None = None,
     strategy_id: str | None = None,
     after: datetime | None = None,

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path, Query
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.schemas.common import ErrorResponse
 
-__all__ = ["ERRORS", "MAX_LIMIT", "fingerprint", "page", "scoped_key"]
+__all__ = ["ERRORS", "MAX_LIMIT", "Cursor", "IdFilter", "Limit", "OrderId", "fingerprint", "page", "scoped_key"]
 
 MAX_LIMIT = 500
+MAX_ID = 2**63 - 1  # ids are 64-bit: anything larger cannot exist and must not reach the database
+
+OrderId = Annotated[int, Path(ge=1, le=MAX_ID, description="the order's internal id")]
+Cursor = Annotated[int | None, Query(ge=1, le=MAX_ID, description="next_cursor of the previous page")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
+IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 def _error(description: str) -> dict[str, Any]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.api.deps import ExecutorDep, ReadKey, RuntimeDep, SessionDep, TradeKey
 from app.api.errors import APIError
-from app.api.v1.trading.common import ERRORS, EXCHANGE_ERRORS, MAX_LIMIT, fingerprint, page, scoped_key
+from app.api.v1.trading.common import ERRORS, EXCHANGE_ERRORS, Cursor, Limit, OrderId, fingerprint, page, scoped_key
 from app.models.trading import InstrumentType, Order, OrderSide, OrderStatus, TradeMode
 from app.schemas.common import ErrorResponse
 from app.schemas.trading import OrderAmend, OrderCreate, OrderPage, OrderRead
@@ -103,8 +103,8 @@ async def list_orders(
     error_code: str | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
-    cursor: Annotated[int | None, Query(ge=1, description="next_cursor of the previous page")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    cursor: Cursor = None,
+    limit: Limit = 100,
 ) -> OrderPage:
     """Orders, newest first, filtered."""
     query = select(Order)
@@ -147,7 +147,7 @@ async def _order(session: SessionDep, order_id: int) -> Order:
     response_model=OrderRead,
     responses={**ERRORS, 404: {"model": ErrorResponse, "description": "no such order"}},
 )
-async def get_order(order_id: int, _: ReadKey, session: SessionDep) -> Order:
+async def get_order(order_id: OrderId, _: ReadKey, session: SessionDep) -> Order:
     return await _order(session, order_id)
 
 
@@ -161,7 +161,7 @@ async def get_order(order_id: int, _: ReadKey, session: SessionDep) -> Order:
         409: {"model": ErrorResponse, "description": "the order is already finished"},
     },
 )
-async def cancel_order(order_id: int, _: TradeKey, session: SessionDep, executor: ExecutorDep) -> Order:
+async def cancel_order(order_id: OrderId, _: TradeKey, session: SessionDep, executor: ExecutorDep) -> Order:
     """Cancel: the answer shows `pending_cancel` until the exchange confirms, or the final state it reached."""
     await _order(session, order_id)
     return await executor.cancel_order(order_id)
