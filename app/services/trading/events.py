@@ -43,12 +43,13 @@ def record_event(
     strategy_id: str | None = None,
     data: dict[str, Any] | None = None,
     occurred_at: datetime | None = None,
+    order_id: int | None = None,
 ) -> ExecutionEvent:
+    # Only the objects given are set: a relationship set to None would overwrite its id column at flush.
+    links = {name: value for name, value in (("order", order), ("trade", trade), ("position", position)) if value}
     event = ExecutionEvent(
         event_type=event_type,
-        order=order,
-        trade=trade,
-        position=position,
+        **links,
         execution_id=execution_id if execution_id is not None else (order.execution_id if order else None),
         instrument_id=instrument_id
         or (order.instrument_id if order else None)
@@ -57,5 +58,7 @@ def record_event(
         data=json_safe(data or {}),
         occurred_at=occurred_at or utcnow(),
     )
+    if order is None and order_id is not None:
+        event.order_id = order_id
     session.add(event)
     return event

@@ -83,6 +83,7 @@ class PositionManager:
             event_type,
             trade=trade,
             position=position,
+            order_id=trade.order_id,  # the fill's order, so an order's events tell its whole story
             instrument_id=trade.instrument_id,
             strategy_id=trade.strategy_id,
             data={
