@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     risk_max_daily_loss: Fraction = Decimal("0.1")
     risk_max_position_value_pct: Fraction = Decimal("0.5")
 
+    # Equity the performance metrics start from (daily returns, drawdown), in quote currency.
+    initial_capital: Annotated[Decimal, Field(gt=0)] = Decimal("100000")
+
     # OKX's cancel-all-after, re-armed while the service is healthy, so that its orders never outlive it.
     # Unset: on in live, off in sim and demo.
     dead_man_switch: bool | None = None

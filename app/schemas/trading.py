@@ -215,3 +215,64 @@ class KillSwitchChange(BaseModel):
 
 class KillSwitchResult(KillSwitchRead):
     canceled_orders: int
+
+
+class DailyPointRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    day: str
+    pnl: Money
+    equity: Money
+
+
+class PerformanceRead(BaseModel):
+    """DESIGN.md §8's metrics; a ratio that is undefined for the data (see the field) is null."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    start: UTCDateTime
+    end: UTCDateTime
+    initial_capital: Money
+    total_pnl: Money
+    number_of_trades: int
+    number_of_closing_trades: int
+    win_rate: float | None = Field(description="null without closing trades")
+    sharpe_ratio: float | None = Field(description="null with fewer than two days or zero variance")
+    sortino_ratio: float | None = Field(description="null with no downside (it would be infinite)")
+    max_drawdown: float
+    profit_factor: float | None = Field(description="null without losing closing trades")
+    average_win: Money | None
+    average_loss: Money | None
+    largest_win: Money | None
+    largest_loss: Money | None
+    volume: Money
+    fees: dict[str, Money]
+    daily: list[DailyPointRead]
+
+
+class ExecutionStatisticsRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    orders: int
+    filled: int
+    rejected: int
+    fill_rate: float | None
+    rejection_rate: float | None
+    average_time_to_fill_s: float | None
+    average_time_to_ack_s: float | None
+    slippage_bps: float | None = Field(description="mean per order against its arrival price; positive = worse")
+    implementation_shortfall_bps: float | None = Field(description="slippage weighted by executed notional")
+    maker_ratio: float | None
+    fees: dict[str, Money]
+    risk_checks_passed: int
+    risk_checks_failed: int
+
+
+class StatisticsRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    start: UTCDateTime
+    end: UTCDateTime
+    overall: ExecutionStatisticsRead
+    by_instrument: dict[str, ExecutionStatisticsRead]
+    by_strategy: dict[str, ExecutionStatisticsRead]

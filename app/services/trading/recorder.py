@@ -27,10 +27,13 @@ from app.models.trading import (
     Trade,
     TradeMode,
 )
+from app.services.trading.analytics import PerformanceMetrics, calculate_performance
 from app.services.trading.events import record_event
 from app.services.trading.position_manager import PositionManager
 
-__all__ = ["TradeRecorder", "currencies_of"]
+__all__ = ["DEFAULT_INITIAL_CAPITAL", "TradeRecorder", "currencies_of"]
+
+DEFAULT_INITIAL_CAPITAL = Decimal("100000")
 
 
 def currencies_of(instrument_id: str) -> tuple[str, str]:
@@ -41,8 +44,27 @@ def currencies_of(instrument_id: str) -> tuple[str, str]:
 
 
 class TradeRecorder:
-    def __init__(self, db_session: AsyncSession) -> None:
+    def __init__(self, db_session: AsyncSession, *, initial_capital: Decimal = DEFAULT_INITIAL_CAPITAL) -> None:
         self.session = db_session
+        self.initial_capital = initial_capital
+
+    async def calculate_performance(
+        self,
+        start_date: datetime,
+        end_date: datetime,
+        strategy_id: str | None = None,
+        instrument_id: str | None = None,
+        initial_capital: Decimal | None = None,
+    ) -> PerformanceMetrics:
+        """The metrics of DESIGN.md §8 over [start_date, end_date) (see `analytics`)."""
+        return await calculate_performance(
+            self.session,
+            start_date,
+            end_date,
+            strategy_id=strategy_id,
+            instrument_id=instrument_id,
+            initial_capital=initial_capital if initial_capital is not None else self.initial_capital,
+        )
 
     async def record_trade(
         self,

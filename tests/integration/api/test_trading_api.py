@@ -222,3 +222,30 @@ async def test_exchange_failures_are_503_with_the_okx_code_and_leave_the_order_s
     assert placed.status_code == 201
     assert placed.json()["status"] == "unknown"
     assert simulator.exchange.state()["orders"] == []
+
+
+async def test_performance_and_statistics(api: Api) -> None:
+    signal = {"strategy_id": "perf", "instrument_id": "BTC-USDT", "side": "buy", "size": "0.01"}
+    order = (await api.client.post("/api/v1/trading/signals", json=signal, headers=api.as_("trade"))).json()
+    await api.app.state.trading.tracker.reconcile(order["id"])
+    await api.client.post("/api/v1/trading/orders", json={**LIMIT_BUY, "price": "30000"}, headers=api.as_("trade"))
+
+    performance = await api.client.get(
+        "/api/v1/trading/performance", headers=api.as_("read"), params={"initial_capital": "100000"}
+    )
+    statistics = await api.client.get("/api/v1/trading/statistics", headers=api.as_("read"))
+    bad = await api.client.get(
+        "/api/v1/trading/performance",
+        headers=api.as_("read"),
+        params={"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
+    )
+
+    assert performance.status_code == 200, performance.text
+    body = performance.json()
+    assert body["number_of_trades"] >= 1 and Decimal(body["total_pnl"]) < 0  # only the opening fee so far
+    assert len(body["daily"]) >= 30 and body["initial_capital"] == "100000"
+    stats = statistics.json()
+    assert stats["overall"]["orders"] == 1 and stats["overall"]["risk_checks_failed"] == 1
+    assert stats["overall"]["filled"] == 1 and stats["overall"]["maker_ratio"] == 0.0  # a market order took
+    assert set(stats["by_strategy"]) == {"perf", "api"} and set(stats["by_instrument"]) == {"BTC-USDT"}
+    assert bad.status_code == 422
