@@ -41,6 +41,8 @@ def test_signal_order_fill_position_trade(service: tuple[str, str]) -> None:
         trades = api.get("/trades", params={"order_id": order["id"]}).json()["items"]
         position = api.get("/positions/BTC-USDT").json()
         events = [e["event_type"] for e in api.get("/events", params={"order_id": order["id"]}).json()["items"]]
+        performance = api.get("/performance", params={"strategy_id": "e2e"}).json()
+        statistics = api.get("/statistics").json()
 
     assert (order["status"], order["filled_size"]) == ("filled", "0.01")  # the tracker applied the push
     assert sum(Decimal(t["size"]) for t in trades) == Decimal("0.01")
@@ -49,6 +51,9 @@ def test_signal_order_fill_position_trade(service: tuple[str, str]) -> None:
     ) / Decimal("0.01")
     assert position["size"] == "0.01"
     assert {"order_created", "order_filled", "position_opened"} <= set(events)
+    fees = sum(Decimal(t["realized_pnl"]) for t in trades)  # an opening trade realizes minus its fee
+    assert (performance["number_of_trades"], Decimal(performance["total_pnl"])) == (len(trades), fees)
+    assert statistics["by_strategy"]["e2e"]["filled"] == 1
 
 
 def test_amend_cancel_and_idempotent_retry(service: tuple[str, str]) -> None:

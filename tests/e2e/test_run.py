@@ -35,14 +35,19 @@ def _clean_environment(**extra: str) -> dict[str, str]:
     return environment
 
 
+def _output_so_far(workdir: Path) -> str:
+    return (workdir / "service.log").read_text()
+
+
 @pytest.fixture
 def running_service(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = _free_port()
+    log = (tmp_path / "service.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "app"],
         cwd=tmp_path,
         env=_clean_environment(PORT=str(port)),
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -51,7 +56,7 @@ def running_service(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
             if process.poll() is not None:
-                pytest.fail(f"the service exited with {process.returncode}:\n{process.stdout.read()}")  # type: ignore[union-attr]
+                pytest.fail(f"the service exited with {process.returncode}:\n{_output_so_far(tmp_path)}")
             try:
                 if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
                     break
@@ -67,6 +72,7 @@ def running_service(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
 
 
 def test_python_m_app_migrates_and_serves_on_the_defaults(running_service: tuple[str, Path]) -> None:
@@ -77,6 +83,12 @@ def test_python_m_app_migrates_and_serves_on_the_defaults(running_service: tuple
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "exchange": "ok"}  # the in-process simulator answers
     assert httpx.get(f"{base_url}/openapi.json").status_code == 200
+
+    # A first start in sim creates an admin key and prints it once: the API answers it at once.
+    output = _output_so_far(workdir)
+    key = next(word for word in output.split() if word.startswith("tes_"))
+    listed = httpx.get(f"{base_url}/api/v1/trading/orders", headers={"Authorization": f"Bearer {key}"})
+    assert listed.status_code == 200 and listed.json()["items"] == []
 
     database = workdir / "data" / "trading.db"
     with sqlite3.connect(database) as connection:

@@ -27,7 +27,23 @@ class ExecutionSpec(BaseModel):
 
 
 class Signal(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "strategy_id": "mean-reversion-1",
+                    "instrument_id": "BTC-USDT",
+                    "side": "buy",
+                    "notional": "250",
+                    "client_signal_id": "mr1-2026-11-25T09:30:00Z",
+                    "created_at": "2026-11-25T09:30:00Z",
+                    "max_age_s": 5,
+                },
+            ]
+        },
+    )
 
     strategy_id: str = Field(min_length=1, max_length=64)
     instrument_id: str = Field(min_length=1, max_length=64)
