@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.services.okx.errors import OKXError, OKXRateLimitError, OKXServiceUnavailable, OKXTransportError
-from app.services.trading.errors import OrderNotCancelable, OrderNotFound, RiskRejected
+from app.services.trading.errors import OrderNotCancelable, OrderNotFound, RiskRejected, UnsupportedExecution
 
 __all__ = ["APIError", "error_response", "install_error_handlers"]
 
@@ -65,6 +65,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RiskRejected)
     async def _risk(_: Request, exc: RiskRejected) -> JSONResponse:
         return error_response(422, exc.code, exc.reason, {"risk_check": exc.code})
+
+    @app.exception_handler(UnsupportedExecution)
+    async def _unsupported(_: Request, exc: UnsupportedExecution) -> JSONResponse:
+        return error_response(
+            422, "execution_not_supported", str(exc), [{"field": "execution.algorithm", "message": str(exc)}]
+        )
 
     @app.exception_handler(OrderNotFound)
     async def _not_found(_: Request, exc: OrderNotFound) -> JSONResponse:

@@ -11,6 +11,11 @@ from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, WithJso
 __all__ = ["ErrorBody", "ErrorResponse", "Money", "UTCDateTime"]
 
 
+# No price or size on any exchange needs more: beyond these a value is a mistake (or an attack on the arithmetic).
+MAX_INTEGER_DIGITS = 18
+MAX_DECIMALS = 18
+
+
 def _decimal_string(value: Any) -> Decimal:
     """Money comes in as a JSON string ("0.1"): a JSON number would already have gone through a binary float."""
     if isinstance(value, Decimal):
@@ -23,6 +28,13 @@ def _decimal_string(value: Any) -> Decimal:
         raise ValueError(f"{value!r} is not a decimal number") from None
     if not number.is_finite():
         raise ValueError("must be finite")
+    digits, exponent = len(number.as_tuple().digits), number.as_tuple().exponent
+    if (
+        number.adjusted() > MAX_INTEGER_DIGITS
+        or (isinstance(exponent, int) and -exponent > MAX_DECIMALS)
+        or digits > 40
+    ):
+        raise ValueError(f"must have at most {MAX_INTEGER_DIGITS} digits before the point and {MAX_DECIMALS} after")
     return number
 
 

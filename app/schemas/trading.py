@@ -65,7 +65,7 @@ class OrderCreate(BaseModel):
     client_order_id: str | None = Field(
         default=None,
         min_length=1,
-        max_length=128,
+        max_length=100,
         description="your id for this order: sent twice, it returns the first order",
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.services.trading.risk import RiskCheckResult
 
-__all__ = ["OrderNotCancelable", "OrderNotFound", "RiskRejected", "TradingError"]
+__all__ = ["OrderNotCancelable", "OrderNotFound", "RiskRejected", "TradingError", "UnsupportedExecution"]
 
 
 class TradingError(Exception):
@@ -19,6 +19,10 @@ class RiskRejected(TradingError):
         self.result = result
         self.code = str(result.code)
         self.reason = result.reason or ""
+
+
+class UnsupportedExecution(TradingError):
+    """The signal asks for an execution algorithm this service does not run yet (HTTP 422)."""
 
 
 class OrderNotFound(TradingError):

@@ -28,12 +28,12 @@ from app.services.okx.errors import (
 )
 from app.services.okx.market import instrument_type_of
 from app.services.okx.trade import AmendRequest, OrderRequest
-from app.services.trading.errors import OrderNotCancelable, OrderNotFound, RiskRejected
+from app.services.trading.errors import OrderNotCancelable, OrderNotFound, RiskRejected, UnsupportedExecution
 from app.services.trading.events import record_event
 from app.services.trading.order_manager import OrderManager, OrderParams
 from app.services.trading.order_state import OrderTrigger
 from app.services.trading.order_tracker import OrderTracker
-from app.services.trading.risk import ExecutionRiskControl, RiskCheckResult
+from app.services.trading.risk import ExecutionRiskControl, RiskCheckResult, TradingState
 from app.services.trading.signal import Account, Signal
 from app.services.trading.sync import ExchangeOrderSync
 
@@ -60,12 +60,24 @@ class TradeExecutor:
 
     # --- signals ------------------------------------------------------------------------------------------
 
-    async def execute_signal(self, signal: Signal, account: Account, strategy_id: str | None = None) -> Order:
+    async def execute_signal(
+        self,
+        signal: Signal,
+        account: Account,
+        strategy_id: str | None = None,
+        *,
+        request_fingerprint: str | None = None,
+    ) -> Order:
         """Risk-check a strategy's signal and place the order it asks for."""
         strategy = strategy_id or signal.strategy_id
+        if signal.execution is not None and signal.execution.algorithm not in ("market", "limit"):
+            raise UnsupportedExecution(
+                f"execution algorithm {signal.execution.algorithm!r} is not available yet; send market or limit"
+            )
         result = self.risk.pre_trade_check(signal, account)
         if not result.passed:
             await self._refuse(result, signal, strategy)
+        self.risk.record_order(strategy)  # reserved before any await: concurrent signals see it
         assert result.size is not None
         derivative = instrument_type_of(signal.instrument_id) != "SPOT"
         params = OrderParams(
@@ -79,14 +91,13 @@ class TradeExecutor:
             reduce_only=signal.reduce_only,
             instrument_type=InstrumentType(instrument_type_of(signal.instrument_id)),
         )
-        order = await self.place_order(
+        return await self.place_order(
             params,
             strategy_id=strategy,
             idempotency_key=signal.client_signal_id,
+            request_fingerprint=request_fingerprint,
             arrival_price=self.risk.prices.get(signal.instrument_id, result.reference_price),
         )
-        self.risk.record_order(strategy)
-        return order
 
     async def place_checked_order(
         self,
@@ -110,15 +121,14 @@ class TradeExecutor:
         result = self.risk.pre_trade_check(signal, account)
         if not result.passed:
             await self._refuse(result, signal, strategy)
-        order = await self.place_order(
+        self.risk.record_order(strategy)  # reserved before any await: concurrent requests see it
+        return await self.place_order(
             params,
             strategy_id=strategy,
             idempotency_key=idempotency_key,
             request_fingerprint=request_fingerprint,
             arrival_price=self.risk.prices.get(params.instrument_id, result.reference_price),
         )
-        self.risk.record_order(strategy)
-        return order
 
     async def _refuse(self, result: RiskCheckResult, signal: Signal, strategy: str) -> None:
         record_event(
@@ -157,6 +167,15 @@ class TradeExecutor:
         order.submitted_at = utcnow()
         await self.session.commit()  # the write-ahead row exists before the exchange hears of the order
         order_id = order.id
+        if self.risk.trading_state is TradingState.HALTED:  # halted while this order was being written: not sent
+            await self.orders.transition(
+                order,
+                OrderTrigger.REJECTED,
+                error_code="trading_halted",
+                error_message="trading was halted before the order was sent",
+            )
+            await self.session.commit()
+            return order
         if self.tracker is not None:  # before sending: a push may beat the answer
             await self.tracker.start_tracking(order_id, instrument_id=order.instrument_id)
         request = OrderRequest(

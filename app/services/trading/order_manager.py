@@ -131,7 +131,9 @@ class OrderManager:
         data: Mapping[str, Any] | None = None,
     ) -> bool:
         """Apply one trigger through the state machine; a stale one changes nothing. Returns whether it moved."""
-        target = next_status(order.status, trigger, has_fills=order.filled_size > 0)
+        target = next_status(
+            order.status, trigger, has_fills=order.filled_size > 0, acknowledged=order.exchange_order_id is not None
+        )
         if target is None or target is order.status:
             return False
         previous = order.status

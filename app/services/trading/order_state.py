@@ -50,7 +50,9 @@ def _table() -> dict[tuple[OrderStatus, OrderTrigger], OrderStatus]:
     table[(S.PENDING_CANCEL, T.PARTIALLY_FILLED)] = S.PENDING_CANCEL
     for status in _WORKING:
         table[(status, T.CANCEL_REQUESTED)] = S.PENDING_CANCEL
-    table[(S.PENDING_CANCEL, T.CANCEL_REFUSED)] = S.LIVE  # adjusted to partially_filled by `next_status`
+    table[(S.PENDING_CANCEL, T.CANCEL_REFUSED)] = S.LIVE  # adjusted by `next_status`: fills, acknowledgement
+    # A cancel asked for an order the exchange never acknowledged, and then proven absent: it never existed.
+    table[(S.PENDING_CANCEL, T.CONFIRMED_ABSENT)] = S.FAILED
     for status in (*_OPEN_BEFORE_ACK, *_WORKING, S.PENDING_CANCEL):
         table[(status, T.FILLED)] = S.FILLED
         table[(status, T.CANCELED)] = S.CANCELED
@@ -61,9 +63,13 @@ def _table() -> dict[tuple[OrderStatus, OrderTrigger], OrderStatus]:
 TRANSITIONS: dict[tuple[OrderStatus, OrderTrigger], OrderStatus] = _table()
 
 
-def next_status(current: OrderStatus, trigger: OrderTrigger, *, has_fills: bool = False) -> OrderStatus | None:
+def next_status(
+    current: OrderStatus, trigger: OrderTrigger, *, has_fills: bool = False, acknowledged: bool = True
+) -> OrderStatus | None:
     """The status after `trigger`, or None when the table has no such move (stale message: change nothing)."""
     target = TRANSITIONS.get((current, trigger))
+    if trigger is T.CANCEL_REFUSED and target is S.LIVE and not acknowledged:
+        return S.UNKNOWN  # back to what it was: not yet acknowledged, still to be reconciled
     if target is S.LIVE and has_fills:
         return S.PARTIALLY_FILLED  # an ack or refused cancel never hides fills already seen
     return target

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models.base import utcnow
-from app.models.trading import Order, OrderStatus
+from app.models.trading import Order
 from app.services.okx import models as okx
 from app.services.okx.auth import OKXCredentials
 from app.services.okx.client import OKXClient, parse
@@ -48,6 +48,11 @@ class _Tracked:
     # Not acknowledged yet (pending_submit / unknown): re-checked on every poll, connected or not, until the
     # exchange shows it or its expTime proves it never existed.
     unsettled: bool = True
+
+
+def _unsettled(order: Order) -> bool:
+    """Never acknowledged by the exchange and not finished: no push will come for it, so it is polled."""
+    return order.exchange_order_id is None and not order.status.is_terminal
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,7 @@ class OrderTracker:
         tracked = self._tracked.get(order.id)
         if tracked is not None:
             tracked.exchange_order_id = order.exchange_order_id
-            tracked.unsettled = order.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN)
+            tracked.unsettled = _unsettled(order)
 
     def stop_tracking(self, order_id: int | str) -> None:
         """Stop tracking by internal order id, or by exchange order id (the spec's sample passes that)."""
@@ -180,7 +185,7 @@ class OrderTracker:
         tracked = self._tracked.get(order.id)
         if tracked is not None:
             tracked.exchange_order_id = order.exchange_order_id
-            tracked.unsettled = order.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN)
+            tracked.unsettled = _unsettled(order)
             if tracked.callback is not None:
                 try:
                     await tracked.callback(order, data)
@@ -200,9 +205,10 @@ class OrderTracker:
             sync = ExchangeOrderSync(self.okx, session)
             result = await sync.apply(snapshot, from_push=True)
             order = result.order
+            await session.commit()  # no lock held across the REST calls below
             if result.missing_fills:  # the exchange counts more filled than we hold: fetch the fills by REST
                 order = await sync.reconcile(order, self.clock())
-            await session.commit()
+                await session.commit()
         self.pushes_applied += 1
         if not order.is_external and order.id not in self._tracked and not order.status.is_terminal:
             self._tracked[order.id] = _Tracked(order.id, order.exchange_order_id, order.instrument_id, None)
@@ -242,9 +248,10 @@ class OrderTracker:
                     sync = ExchangeOrderSync(self.okx, session)
                     result = await sync.apply(snapshot)
                     order = result.order
+                    await session.commit()  # no lock held across the REST calls below
                     if result.missing_fills:
                         order = await sync.reconcile(order, self.clock())
-                    await session.commit()
+                        await session.commit()
             except OKXError as exc:
                 log.warning("order tracker: applying open order %s failed, will retry: %s", snapshot.ord_id, exc)
                 continue

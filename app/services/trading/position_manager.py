@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.base import utcnow
@@ -23,9 +24,13 @@ class PositionManager:
     def __init__(self, db_session: AsyncSession) -> None:
         self.session = db_session
 
+    @property
+    def _on_postgres(self) -> bool:
+        return self.session.bind is not None and self.session.bind.dialect.name == "postgresql"
+
     async def get_position(self, instrument: str, position_side: PositionSide = PositionSide.NET) -> Position | None:
         query = select(Position).where(Position.instrument_id == instrument, Position.position_side == position_side)
-        if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
+        if self._on_postgres:
             query = query.with_for_update()  # two fills of one instrument never interleave their arithmetic
         return (await self.session.execute(query)).scalar_one_or_none()
 
@@ -46,6 +51,25 @@ class PositionManager:
     ) -> tuple[Position, FillEffect]:
         """Apply one fill (flushes, does not commit) and write the position's event."""
         position = await self.get_position(trade.instrument_id, position_side)
+        if position is None and self._on_postgres:
+            # Two first fills of an instrument in two sessions: both may find no row; only one may create it.
+            await self.session.execute(
+                pg_insert(Position)
+                .values(
+                    instrument_id=trade.instrument_id,
+                    position_side=position_side,
+                    instrument_type=instrument_type,
+                    trade_mode=trade_mode,
+                    size=Decimal(0),
+                    contract_multiplier=multiplier,
+                    unrealized_pnl=Decimal(0),
+                    realized_pnl=Decimal(0),
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+                .on_conflict_do_nothing(index_elements=["instrument_id", "position_side"])
+            )
+            position = await self.get_position(trade.instrument_id, position_side)
         if position is None:
             position = Position(
                 instrument_id=trade.instrument_id,

@@ -162,12 +162,14 @@ class ExecutionRiskControl:
         self.trading_state = state
 
     def record_order(self, strategy_id: str) -> None:
-        """An order passed and was sent: it counts toward the open orders and the strategy's rate."""
+        """An order passed the checks: it counts toward the strategy's rate and the open orders at once, before any
+        await, so concurrent requests cannot all slip under a limit. The open count is recounted from the database
+        every few seconds (`set_open_orders`), which also forgets orders that finished or were refused."""
         self.open_orders += 1
         self._strategies.setdefault(strategy_id, _StrategyWindow()).sent.append(self._clock())
 
-    def record_order_closed(self) -> None:
-        self.open_orders = max(0, self.open_orders - 1)
+    def set_open_orders(self, count: int) -> None:
+        self.open_orders = count
 
     # --- the check ----------------------------------------------------------------------------------------
 
@@ -176,12 +178,9 @@ class ExecutionRiskControl:
         instrument_id = signal.instrument_id
         position = account.positions.get(instrument_id, Decimal(0))
         buy = signal.side is OrderSide.BUY
-        reduces = position != 0 and ((position < 0) == buy)
 
         if self.trading_state is TradingState.HALTED:
             return _fail(RiskCode.TRADING_HALTED, "trading is halted (kill switch): no new orders")
-        if self.trading_state is TradingState.REDUCING and not reduces:
-            return _fail(RiskCode.REDUCING_ONLY, "trading is reducing-only: this order would not shrink a position")
         age = signal.age_s(self._wall_clock())
         if age > signal.max_age_s:
             return _fail(
@@ -216,6 +215,13 @@ class ExecutionRiskControl:
             return _fail(
                 RiskCode.PRICE_NOT_TICK_MULTIPLE,
                 f"price {signal.price} is not a multiple of the tick {rules.tick_size}",
+            )
+
+        # Reducing: the opposite side of the position, and no larger than it (a larger one would flip it).
+        reduces = position != 0 and ((position < 0) == buy) and size <= abs(position)
+        if self.trading_state is TradingState.REDUCING and not reduces:
+            return _fail(
+                RiskCode.REDUCING_ONLY, "trading is reducing-only: this order would not only shrink a position"
             )
 
         base_size = size * rules.contract_value

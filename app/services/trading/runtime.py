@@ -126,7 +126,12 @@ class TradingRuntime:
     async def _every(seconds: float, action: Callable[[], Awaitable[None]]) -> None:
         while True:
             await asyncio.sleep(seconds)
-            await action()
+            try:
+                await action()
+            except Exception:  # a refresh that fails (database, exchange) is retried next time, never dropped
+                log.exception(
+                    "trading runtime: %s failed; retrying in %.0f s", getattr(action, "__name__", action), seconds
+                )
 
     async def _refresh_instruments(self) -> None:
         for inst_type in INSTRUMENT_TYPES:
@@ -165,12 +170,17 @@ class TradingRuntime:
             positions = await PositionManager(session).get_all_positions()
             today = (await session.execute(select(Trade.realized_pnl).where(Trade.executed_at >= midnight))).scalars()
             daily = sum(today, Decimal(0))
+            open_orders = len(await OrderManager(session).get_active_orders())
+        net: dict[str, Decimal] = {}
+        for position in positions:  # long/short mode has two rows per instrument: the risk checks read the net
+            net[position.instrument_id] = net.get(position.instrument_id, Decimal(0)) + position.size
         self.account = Account(
             equity=balance.total_eq or Decimal(0),
             available={detail.ccy: detail.available for detail in balance.details},
             daily_realized_pnl=daily,
-            positions={p.instrument_id: p.size for p in positions},
+            positions=net,
         )
+        self.risk.set_open_orders(open_orders)
 
     async def _refresh_prices(self) -> None:
         await self._refresh_account()

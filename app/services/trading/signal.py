@@ -54,15 +54,20 @@ class Signal(BaseModel):
     price: Decimal | None = Field(default=None, gt=0, description="limit price; none for a market order")
     reduce_only: bool = False
     execution: ExecutionSpec | None = None
-    client_signal_id: str | None = Field(default=None, min_length=1, max_length=128)
+    client_signal_id: str | None = Field(default=None, min_length=1, max_length=100)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     max_age_s: float = Field(default=5.0, gt=0, le=3600)
 
     @field_validator("size", "notional", "price")
     @classmethod
     def _finite(cls, value: Decimal | None) -> Decimal | None:
-        if value is not None and not value.is_finite():
+        if value is None:
+            return value
+        if not value.is_finite():
             raise ValueError("must be a finite number")
+        exponent = value.as_tuple().exponent
+        if value.adjusted() > 18 or (isinstance(exponent, int) and exponent < -18):
+            raise ValueError("must have at most 18 digits before the point and 18 after")
         return value
 
     @field_validator("created_at")

@@ -249,3 +249,58 @@ async def test_performance_and_statistics(api: Api) -> None:
     assert stats["overall"]["filled"] == 1 and stats["overall"]["maker_ratio"] == 0.0  # a market order took
     assert set(stats["by_strategy"]) == {"perf", "api"} and set(stats["by_instrument"]) == {"BTC-USDT"}
     assert bad.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        ("GET", "/api/v1/trading/orders", {"params": {"created_after": "2024-01-01T00:00:00"}}),  # no timezone
+        ("GET", "/api/v1/trading/performance", {"params": {"start": "2024-01-01T00:00:00"}}),
+        ("POST", "/api/v1/trading/orders", {"json": {**LIMIT_BUY, "size": "1e30"}}),
+        ("POST", "/api/v1/trading/orders", {"json": {**LIMIT_BUY, "price": "0.0000000000000000001"}}),
+        (
+            "POST",
+            "/api/v1/trading/signals",
+            {"json": {"strategy_id": "s", "instrument_id": "BTC-USDT", "side": "buy", "size": "1e30"}},
+        ),
+        ("PATCH", f"/api/v1/trading/orders/{2**70}", {"json": {"price": "1"}}),
+        ("POST", "/api/v1/trading/orders", {"json": {**LIMIT_BUY, "client_order_id": "x" * 101}}),
+        (
+            "POST",
+            "/api/v1/trading/signals",
+            {
+                "json": {
+                    "strategy_id": "s",
+                    "instrument_id": "BTC-USDT",
+                    "side": "buy",
+                    "size": "0.01",
+                    "execution": {"algorithm": "twap"},
+                }
+            },
+        ),
+    ],
+    ids=["naive-filter", "naive-range", "huge-size", "tiny-price", "huge-signal", "huge-id", "long-key", "twap"],
+)
+async def test_odd_input_is_422_never_500(api: Api, method: str, path: str, kwargs: dict[str, Any]) -> None:
+    response = await api.client.request(method, path, headers=api.as_("trade"), **kwargs)
+
+    assert response.status_code == 422, response.text
+    assert api.app.state.exchange.simulator.exchange.state()["orders"] == []
+
+
+async def test_concurrent_identical_signals_place_one_order(api: Api) -> None:
+    signal = {
+        "strategy_id": "race",
+        "instrument_id": "BTC-USDT",
+        "side": "buy",
+        "size": "0.01",
+        "client_signal_id": "same-1",
+    }
+
+    answers = await asyncio.gather(
+        *[api.client.post("/api/v1/trading/signals", json=signal, headers=api.as_("trade")) for _ in range(3)]
+    )
+
+    assert sorted(a.status_code for a in answers) == [200, 200, 201], [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert len(api.app.state.exchange.simulator.exchange.state()["orders"]) == 1

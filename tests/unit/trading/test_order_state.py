@@ -33,7 +33,7 @@ def test_terminal_statuses_have_no_way_out() -> None:
 def test_every_move_goes_forward_except_a_refused_cancel() -> None:
     for (current, trigger), target in TRANSITIONS.items():
         if trigger is T.CANCEL_REFUSED:
-            assert (current, target) == (S.PENDING_CANCEL, S.LIVE)
+            assert (current, target) == (S.PENDING_CANCEL, S.LIVE)  # (UNKNOWN when never acknowledged)
         else:
             assert rank(target) >= rank(current), (current, trigger, target)
 
@@ -61,6 +61,11 @@ def test_every_move_goes_forward_except_a_refused_cancel() -> None:
 )
 def test_table_cases(current: OrderStatus, trigger: OrderTrigger, expected: OrderStatus | None) -> None:
     assert next_status(current, trigger) == expected
+
+
+def test_cancel_of_an_unacknowledged_order() -> None:
+    assert next_status(S.PENDING_CANCEL, T.CANCEL_REFUSED, acknowledged=False) == S.UNKNOWN
+    assert next_status(S.PENDING_CANCEL, T.CONFIRMED_ABSENT) == S.FAILED
 
 
 def test_ack_or_refused_cancel_never_hides_fills() -> None:

@@ -196,3 +196,23 @@ def test_signal_validation() -> None:
     with pytest.raises(ValueError, match="timezone"):
         naive = datetime(2026, 1, 1)
         Signal(strategy_id="s", instrument_id="BTC-USDT", side=OrderSide.BUY, size=D(1), created_at=naive)
+
+
+def test_reducing_means_no_larger_than_the_position() -> None:
+    control = risk()
+    control.set_trading_state(TradingState.REDUCING)
+    long_account = Account(equity=D("1e5"), available={"BTC": D("1")}, positions={"BTC-USDT": D("0.01")})
+
+    assert control.pre_trade_check(signal(side=OrderSide.SELL, size=D("0.01")), long_account).passed
+    flip = control.pre_trade_check(signal(side=OrderSide.SELL, size=D("0.02")), long_account)
+    assert flip.code is RiskCode.REDUCING_ONLY  # it would not only shrink the position: it would flip it
+
+
+def test_open_orders_are_recounted() -> None:
+    control = risk(max_open_orders=2)
+    control.record_order("s1")
+    control.record_order("s1")
+    assert control.pre_trade_check(signal(strategy_id="s2"), ACCOUNT).code is RiskCode.TOO_MANY_OPEN_ORDERS
+
+    control.set_open_orders(0)  # the runtime recounts from the database: those orders finished
+    assert control.pre_trade_check(signal(strategy_id="s2"), ACCOUNT).passed

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter
+from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from app.api.deps import ReadKey, SessionDep
@@ -23,8 +22,8 @@ async def list_trades(
     strategy_id: str | None = None,
     order_id: IdFilter = None,
     side: OrderSide | None = None,
-    executed_after: datetime | None = None,
-    executed_before: datetime | None = None,
+    executed_after: AwareDatetime | None = None,
+    executed_before: AwareDatetime | None = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> TradePage:
@@ -55,8 +54,8 @@ async def list_events(
     order_id: IdFilter = None,
     instrument_id: str | None = None,
     strategy_id: str | None = None,
-    after: datetime | None = None,
-    before: datetime | None = None,
+    after: AwareDatetime | None = None,
+    before: AwareDatetime | None = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> EventPage:

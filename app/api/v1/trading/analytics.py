@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import AwareDatetime
 
 from app.api.deps import ReadKey, SessionDep, SettingsDep
 from app.api.errors import APIError
@@ -42,8 +43,8 @@ async def performance(
     _: ReadKey,
     session: SessionDep,
     settings: SettingsDep,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    start: AwareDatetime | None = None,
+    end: AwareDatetime | None = None,
     strategy_id: str | None = None,
     instrument_id: str | None = None,
     initial_capital: Money | None = None,
@@ -68,7 +69,7 @@ async def performance(
 
 @router.get("/statistics", response_model=StatisticsRead, responses=ERRORS)
 async def statistics(
-    _: ReadKey, session: SessionDep, start: datetime | None = None, end: datetime | None = None
+    _: ReadKey, session: SessionDep, start: AwareDatetime | None = None, end: AwareDatetime | None = None
 ) -> Any:
     """Execution statistics of the orders created in [start, end): overall, by instrument, by strategy."""
     start, end = _range(start, end)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
+from pydantic import AwareDatetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -55,7 +55,7 @@ async def create_order(
     executor: ExecutorDep,
     runtime: RuntimeDep,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=128)] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=100)] = None,
 ) -> Order:
     """Place an order: validated, risk-checked, written ahead, then sent. Sent twice with the same
     `client_order_id` (or `Idempotency-Key` header) it returns the first order instead of placing another."""
@@ -101,8 +101,8 @@ async def list_orders(
     side: OrderSide | None = None,
     strategy_id: str | None = None,
     error_code: str | None = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: AwareDatetime | None = None,
+    created_before: AwareDatetime | None = None,
     cursor: Cursor = None,
     limit: Limit = 100,
 ) -> OrderPage:
@@ -178,7 +178,7 @@ async def cancel_order(order_id: OrderId, _: TradeKey, session: SessionDep, exec
     },
 )
 async def amend_order(
-    order_id: int, body: OrderAmend, _: TradeKey, session: SessionDep, executor: ExecutorDep
+    order_id: OrderId, body: OrderAmend, _: TradeKey, session: SessionDep, executor: ExecutorDep
 ) -> Order:
     """Amend size (new total, filled part included) and/or price."""
     order = await _order(session, order_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from app.api.deps import AdminKey, ExecutorDep, RuntimeDep, SessionDep, TradeKey
 from app.api.errors import APIError
@@ -32,19 +33,32 @@ async def post_signal(
 ) -> Order:
     """A strategy's signal: risk-checked (a stale one is refused with `signal_expired`) and turned into an order."""
     scoped = scoped_key(key.id, signal.client_signal_id)
-    request_fingerprint = fingerprint(signal.model_dump(mode="json", exclude_unset=True, exclude={"client_signal_id"}))
-    if scoped is not None:
+    fields = signal.model_dump(mode="json", exclude_unset=True, exclude={"client_signal_id"})
+    request_fingerprint = fingerprint(fields)
+
+    async def replay() -> Order | None:
         existing = (await session.execute(select(Order).where(Order.idempotency_key == scoped))).scalar_one_or_none()
-        if existing is not None:
-            if existing.request_fingerprint != request_fingerprint:
-                raise APIError(409, "idempotency_conflict", "this client_signal_id was used for a different signal")
-            response.status_code = 200
-            return existing
-    signal = signal.model_copy(update={"client_signal_id": scoped})
-    order = await executor.execute_signal(signal, runtime.account)
-    order.request_fingerprint = request_fingerprint
-    await session.commit()
-    return order
+        if existing is None:
+            return None
+        if existing.request_fingerprint != request_fingerprint:
+            raise APIError(409, "idempotency_conflict", "this client_signal_id was used for a different signal")
+        response.status_code = 200
+        return existing
+
+    if scoped is not None and (existing := await replay()) is not None:
+        return existing
+    try:
+        return await executor.execute_signal(
+            signal.model_copy(update={"client_signal_id": scoped}),
+            runtime.account,
+            request_fingerprint=request_fingerprint,
+        )
+    except IntegrityError:  # the same id raced in from a concurrent request: answer as if it came second
+        await session.rollback()
+        existing = await replay() if scoped else None
+        if existing is None:
+            raise
+        return existing
 
 
 @router.get("/risk/kill-switch", response_model=KillSwitchRead, responses=ERRORS)
