@@ -1,0 +1,222 @@
+"""What every execution strategy shares: a persisted parent execution, child orders through the executor (so each
+child is risk-checked, written ahead and never resent), an injectable clock, and exact progress accounting.
+
+The parent's `filled_size` and `average_fill_price` are recomputed from its children's stored fills, so they are
+exact and never exceed the target: a child is only sent for what the earlier children left, after they finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from app.models.base import utcnow
+from app.models.trading import (
+    Execution,
+    ExecutionAlgorithm,
+    ExecutionEventType,
+    ExecutionStatus,
+    Order,
+    OrderStatus,
+    OrderType,
+)
+from app.services.okx.errors import OKXError
+from app.services.trading.errors import OrderNotCancelable
+from app.services.trading.events import record_event
+from app.services.trading.executor import TradeExecutor
+from app.services.trading.order_manager import OrderParams
+
+__all__ = ["Clock", "ExecutionFailed", "ExecutionStrategy", "StrategyConfig", "SystemClock"]
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return utcnow()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+# A refused child (an exchange or risk refusal) is retried this many times in all, with a growing pause, then the
+# execution fails with the reason.
+MAX_CHILD_ATTEMPTS = 3
+CHILD_RETRY_DELAY_S = 1.0
+
+
+class ExecutionFailed(Exception):
+    """The execution cannot go on; the message is the reason stored on it."""
+
+
+class StrategyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExecutionStrategy(ABC):
+    algorithm: ClassVar[ExecutionAlgorithm]
+    Config: ClassVar[type[StrategyConfig]] = StrategyConfig
+
+    def __init__(
+        self,
+        executor: TradeExecutor,
+        config: Mapping[str, Any] | None = None,
+        *,
+        clock: Clock | None = None,
+        poll_interval_s: float = 0.5,
+    ) -> None:
+        try:
+            self.config = self.Config.model_validate(dict(config or {}))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first.get("loc", ()))
+            raise ValueError(f"{self.algorithm.value} config: {field}: {first.get('msg')}") from None
+        self.executor = executor
+        self.session = executor.session
+        self.clock: Clock = clock or SystemClock()
+        self.poll_interval_s = poll_interval_s
+        self.execution: Execution | None = None
+        self.children: list[Order] = []
+
+    # --- the parent -----------------------------------------------------------------------------------------
+
+    async def _start(self, params: OrderParams, *, strategy_id: str | None, slices: int | None) -> Execution:
+        execution = Execution(
+            algorithm=self.algorithm,
+            status=ExecutionStatus.RUNNING,
+            instrument_id=params.instrument_id,
+            side=params.side,
+            target_size=params.size,
+            filled_size=Decimal(0),
+            limit_price=params.price,
+            arrival_price=self.executor.risk.prices.get(params.instrument_id),
+            config=self.config.model_dump(mode="json"),
+            slices_total=slices,
+            slices_done=0,
+            strategy_id=strategy_id,
+            started_at=self.clock.now(),
+        )
+        self.session.add(execution)
+        await self.session.flush()
+        record_event(
+            self.session,
+            ExecutionEventType.EXECUTION_STARTED,
+            execution_id=execution.id,
+            instrument_id=params.instrument_id,
+            strategy_id=strategy_id,
+            data={"algorithm": self.algorithm, "target_size": params.size, "config": execution.config},
+        )
+        await self.session.commit()
+        self.execution = execution
+        return execution
+
+    async def _progress(self) -> Execution:
+        """Filled size and average price from the children's stored fills (exact)."""
+        assert self.execution is not None
+        filled = sum((child.filled_size for child in self.children), Decimal(0))
+        value = sum((child.filled_size * (child.average_fill_price or 0) for child in self.children), Decimal(0))
+        execution = self.execution
+        execution.filled_size = filled
+        execution.average_fill_price = value / filled if filled else None
+        await self.session.commit()
+        return execution
+
+    async def _finish(self, status: ExecutionStatus, reason: str | None = None) -> None:
+        execution = await self._progress()
+        execution.status = status
+        execution.error_message = reason
+        execution.finished_at = self.clock.now()
+        record_event(
+            self.session,
+            ExecutionEventType.EXECUTION_FINISHED,
+            execution_id=execution.id,
+            instrument_id=execution.instrument_id,
+            strategy_id=execution.strategy_id,
+            data={"status": status, "filled_size": execution.filled_size, "reason": reason},
+        )
+        await self.session.commit()
+
+    @property
+    def remaining(self) -> Decimal:
+        assert self.execution is not None
+        return self.execution.target_size - sum((child.filled_size for child in self.children), Decimal(0))
+
+    # --- children -------------------------------------------------------------------------------------------
+
+    async def _child(
+        self, params: OrderParams, size: Decimal, *, order_type: OrderType, price: Decimal | None = None
+    ) -> Order:
+        assert self.execution is not None
+        child_params = OrderParams(
+            instrument_id=params.instrument_id,
+            side=params.side,
+            order_type=order_type,
+            size=size,
+            price=price if order_type is not OrderType.MARKET else None,
+            trade_mode=params.trade_mode,
+            position_side=params.position_side,
+            target_currency="base_ccy" if order_type is OrderType.MARKET and params.instrument_type == "SPOT" else None,
+            reduce_only=params.reduce_only,
+            instrument_type=params.instrument_type,
+        )
+        for attempt in range(1, MAX_CHILD_ATTEMPTS + 1):
+            order = await self.executor.place_order(
+                child_params,
+                strategy_id=self.execution.strategy_id,
+                execution_id=self.execution.id,
+                arrival_price=self.executor.risk.prices.get(params.instrument_id),
+            )
+            self.children.append(order)
+            if order.status not in (OrderStatus.REJECTED, OrderStatus.FAILED):
+                return order
+            if attempt < MAX_CHILD_ATTEMPTS:
+                await self.clock.sleep(CHILD_RETRY_DELAY_S * attempt)
+        raise ExecutionFailed(
+            f"child order refused {MAX_CHILD_ATTEMPTS} times; last: {order.error_code}: {order.error_message}"
+        )
+
+    async def _settle(self, order: Order, *, until: datetime | None = None) -> Order:
+        """Poll the child (reconciling with the exchange) until it is finished or `until` passes."""
+        while True:
+            order = await self.executor.reconcile_order(order)
+            if order.status.is_terminal or (until is not None and self.clock.now() >= until):
+                return order
+            await self.clock.sleep(self.poll_interval_s)
+
+    async def _cancel_and_settle(self, order: Order) -> Order:
+        """Cancel a working child and wait for the exchange's verdict: a fill that races the cancel is counted
+        before anything else is sent for the remainder."""
+        if not order.status.is_terminal:
+            with contextlib.suppress(OKXError, OrderNotCancelable):  # refused or lost: the reconciliation decides
+                order = await self.executor.cancel_order(order.id)
+        while not order.status.is_terminal:
+            await self.clock.sleep(self.poll_interval_s)
+            order = await self.executor.reconcile_order(order)
+        return order
+
+    async def execute(self, order_params: OrderParams, *, strategy_id: str | None = None) -> list[Order]:
+        """Work the parent order; returns its child orders. A failure ends the execution with its reason."""
+        try:
+            await self._run(order_params, strategy_id=strategy_id)
+        except ExecutionFailed as exc:
+            await self._finish(ExecutionStatus.FAILED, str(exc))
+        return self.children
+
+    @abstractmethod
+    async def _run(self, order_params: OrderParams, *, strategy_id: str | None) -> None:
+        """The strategy itself."""
+
+    @staticmethod
+    def is_working(order: Order) -> bool:
+        return order.status in (OrderStatus.LIVE, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL)

@@ -1,0 +1,114 @@
+"""The spec's execution strategies: market, limit with timeout and market fallback, and TWAP."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import Field
+
+from app.models.trading import ExecutionAlgorithm, ExecutionStatus, Order, OrderSide, OrderType
+from app.services.trading.execution_strategies.base import ExecutionStrategy, StrategyConfig
+from app.services.trading.execution_strategies.slicing import next_slice
+from app.services.trading.order_manager import OrderParams
+
+__all__ = ["LimitExecution", "MarketExecution", "TWAPExecution"]
+
+
+class MarketExecution(ExecutionStrategy):
+    """The whole size at once, at market."""
+
+    algorithm = ExecutionAlgorithm.MARKET
+
+    async def _run(self, order_params: OrderParams, *, strategy_id: str | None) -> None:
+        await self._start(order_params, strategy_id=strategy_id, slices=1)
+        child = await self._child(order_params, order_params.size, order_type=OrderType.MARKET)
+        self.children[-1] = await self._settle(child)
+        await self._finish(
+            ExecutionStatus.COMPLETED if self.remaining == 0 else ExecutionStatus.FAILED,
+            None if self.remaining == 0 else f"{self.remaining} left unfilled by the market order",
+        )
+
+
+class LimitConfig(StrategyConfig):
+    timeout: float = Field(default=60.0, gt=0, description="seconds the limit order may work")
+    fallback_to_market: bool = True
+
+
+class LimitExecution(ExecutionStrategy):
+    """A limit order at the parent's price for `timeout` seconds; what it did not fill then goes at market
+    (`fallback_to_market`), sized only after the limit order's cancel settled, so the total never exceeds the target."""
+
+    algorithm = ExecutionAlgorithm.LIMIT
+    Config = LimitConfig
+
+    async def _run(self, order_params: OrderParams, *, strategy_id: str | None) -> None:
+        if order_params.price is None:
+            raise ValueError("a limit execution needs a price")
+        assert isinstance(self.config, LimitConfig)
+        await self._start(order_params, strategy_id=strategy_id, slices=1)
+        child = await self._child(order_params, order_params.size, order_type=OrderType.LIMIT, price=order_params.price)
+        deadline = self.clock.now() + timedelta(seconds=self.config.timeout)
+        child = await self._settle(child, until=deadline)
+        self.children[-1] = await self._cancel_and_settle(child)
+        if self.remaining > 0 and self.config.fallback_to_market:
+            fallback = await self._child(order_params, self.remaining, order_type=OrderType.MARKET)
+            self.children[-1] = await self._settle(fallback)
+        if self.remaining == 0:
+            await self._finish(ExecutionStatus.COMPLETED)
+        else:
+            await self._finish(
+                ExecutionStatus.CANCELED, f"timeout after {self.config.timeout:g} s with {self.remaining} unfilled"
+            )
+
+
+class TWAPConfig(StrategyConfig):
+    duration: float = Field(default=300.0, gt=0, description="seconds over which the slices are spread")
+    num_slices: int = Field(default=10, ge=1, le=10_000)
+    use_limit_orders: bool = False
+
+
+class TWAPExecution(ExecutionStrategy):
+    """`num_slices` children evenly spaced over `duration`. Each slice is an even share of what is still unfilled
+    (lot-aligned, at least minSz); with `use_limit_orders` a slice rests at the touch and what it did not fill by the
+    next slice is canceled and carried on; the last slice goes at market, so the target is met exactly."""
+
+    algorithm = ExecutionAlgorithm.TWAP
+    Config = TWAPConfig
+
+    async def _run(self, order_params: OrderParams, *, strategy_id: str | None) -> None:
+        assert isinstance(self.config, TWAPConfig)
+        instrument = await self.executor.okx.public.instrument(order_params.instrument_id)
+        execution = await self._start(order_params, strategy_id=strategy_id, slices=self.config.num_slices)
+        interval = timedelta(seconds=self.config.duration / self.config.num_slices)
+        start = self.clock.now()
+        self.slice_times: list[datetime] = []
+        working: Order | None = None
+        for index in range(self.config.num_slices):
+            due = start + interval * index
+            if (wait := (due - self.clock.now()).total_seconds()) > 0:
+                await self.clock.sleep(wait)
+            if working is not None:  # the previous limit slice's leftover is carried to this one
+                self.children[-1] = await self._cancel_and_settle(working)
+                working = None
+            last = index == self.config.num_slices - 1
+            size = next_slice(self.remaining, self.config.num_slices - index, instrument.lot_sz, instrument.min_sz)
+            if size <= 0:
+                break
+            self.slice_times.append(self.clock.now())
+            if self.config.use_limit_orders and not last:
+                ticker = await self.executor.okx.market.get_ticker(order_params.instrument_id)
+                touch = ticker.bid_px if order_params.side is OrderSide.BUY else ticker.ask_px
+                child = await self._child(order_params, size, order_type=OrderType.LIMIT, price=touch)
+                working = await self._settle(child, until=self.clock.now())
+                self.children[-1] = working
+                if working.status.is_terminal:
+                    working = None
+            else:
+                child = await self._child(order_params, size, order_type=OrderType.MARKET)
+                self.children[-1] = await self._settle(child)
+            execution.slices_done = index + 1
+            await self._progress()
+        if self.remaining == 0:
+            await self._finish(ExecutionStatus.COMPLETED)
+        else:
+            await self._finish(ExecutionStatus.FAILED, f"{self.remaining} left unfilled after the last slice")
