@@ -13,7 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models.base import utcnow
 from app.models.trading import Execution, ExecutionStatus, InstrumentType, OrderSide, OrderType, TradeMode
 from app.services.okx.simulator import OKXSimulator
-from app.services.trading.execution_strategies import LimitExecution, MarketExecution, TWAPExecution
+from app.services.trading.execution_strategies import (
+    IcebergExecution,
+    LimitExecution,
+    MarketExecution,
+    TWAPExecution,
+)
 from app.services.trading.executor import TradeExecutor
 from app.services.trading.order_manager import OrderParams
 
@@ -141,3 +146,39 @@ async def test_a_refused_child_is_retried_then_the_execution_fails_with_the_reas
     assert strategy.execution is not None and strategy.execution.status is ExecutionStatus.FAILED
     assert "51000" in (strategy.execution.error_message or "")
     assert clock.sleeps[-2:] == [1.0, 2.0]
+
+
+async def test_iceberg_never_shows_more_than_its_visible_share(executor: TradeExecutor, sim: OKXSimulator) -> None:
+    def dip() -> None:  # each wait: the market comes down through the resting slice, then back
+        sim.exchange.set_price("BTC-USDT", D("48000"), sim.now_ms())
+        sim.exchange.set_price("BTC-USDT", D("50000"), sim.now_ms())
+
+    class DippingClock(ManualClock):
+        async def sleep(self, seconds: float) -> None:
+            dip()
+            await super().sleep(seconds)
+
+    strategy = IcebergExecution(
+        executor, {"visible_pct": "0.25", "max_refresh_time": 30}, clock=DippingClock(), poll_interval_s=5
+    )
+
+    children = await strategy.execute(buy("1", "50000"))
+
+    filled = [c for c in children if c.filled_size > 0]
+    assert sum(c.filled_size for c in children) == D("1")
+    assert max(c.size for c in children) <= D("0.25") and strategy.largest_shown <= D("0.25")
+    assert len(filled) >= 4 and not [c for c in children if not c.status.is_terminal]
+    assert strategy.execution is not None and strategy.execution.status is ExecutionStatus.COMPLETED
+
+
+async def test_cancel_stops_everything(executor: TradeExecutor) -> None:
+    clock = ManualClock()
+    strategy = IcebergExecution(
+        executor, {"visible_pct": "0.5", "max_refresh_time": 3600}, clock=clock, poll_interval_s=10
+    )
+    clock.on_sleep = strategy.cancel  # asked to stop while its first slice rests
+
+    children = await strategy.execute(buy("1", "40000"))
+
+    assert [c.status.value for c in children] == ["canceled"]  # the working slice canceled, no new slice sent
+    assert strategy.execution is not None and strategy.execution.status is ExecutionStatus.CANCELED

@@ -60,6 +60,10 @@ class ExecutionFailed(Exception):
     """The execution cannot go on; the message is the reason stored on it."""
 
 
+class ExecutionCanceled(Exception):
+    """The execution was asked to stop."""
+
+
 class StrategyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -88,6 +92,15 @@ class ExecutionStrategy(ABC):
         self.poll_interval_s = poll_interval_s
         self.execution: Execution | None = None
         self.children: list[Order] = []
+        self.cancel_requested = False
+
+    def cancel(self) -> None:
+        """Stop: no new child is sent, the working one is canceled, the execution ends `canceled`."""
+        self.cancel_requested = True
+
+    def _check_canceled(self) -> None:
+        if self.cancel_requested:
+            raise ExecutionCanceled("canceled on request")
 
     # --- the parent -----------------------------------------------------------------------------------------
 
@@ -158,6 +171,7 @@ class ExecutionStrategy(ABC):
         self, params: OrderParams, size: Decimal, *, order_type: OrderType, price: Decimal | None = None
     ) -> Order:
         assert self.execution is not None
+        self._check_canceled()
         child_params = OrderParams(
             instrument_id=params.instrument_id,
             side=params.side,
@@ -187,11 +201,13 @@ class ExecutionStrategy(ABC):
         )
 
     async def _settle(self, order: Order, *, until: datetime | None = None) -> Order:
-        """Poll the child (reconciling with the exchange) until it is finished or `until` passes."""
+        """Poll the child (reconciling with the exchange) until it is finished or `until` passes; a cancel request
+        interrupts the wait."""
         while True:
             order = await self.executor.reconcile_order(order)
             if order.status.is_terminal or (until is not None and self.clock.now() >= until):
                 return order
+            self._check_canceled()
             await self.clock.sleep(self.poll_interval_s)
 
     async def _cancel_and_settle(self, order: Order) -> Order:
@@ -211,6 +227,11 @@ class ExecutionStrategy(ABC):
             await self._run(order_params, strategy_id=strategy_id)
         except ExecutionFailed as exc:
             await self._finish(ExecutionStatus.FAILED, str(exc))
+        except ExecutionCanceled as exc:
+            for index, child in enumerate(self.children):
+                if not child.status.is_terminal:
+                    self.children[index] = await self._cancel_and_settle(child)
+            await self._finish(ExecutionStatus.CANCELED, str(exc))
         return self.children
 
     @abstractmethod

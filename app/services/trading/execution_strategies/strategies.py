@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from pydantic import Field
 
 from app.models.trading import ExecutionAlgorithm, ExecutionStatus, Order, OrderSide, OrderType
 from app.services.trading.execution_strategies.base import ExecutionStrategy, StrategyConfig
-from app.services.trading.execution_strategies.slicing import next_slice
+from app.services.trading.execution_strategies.slicing import next_slice, visible_size
 from app.services.trading.order_manager import OrderParams
 
-__all__ = ["LimitExecution", "MarketExecution", "TWAPExecution"]
+__all__ = ["IcebergExecution", "LimitExecution", "MarketExecution", "TWAPExecution"]
 
 
 class MarketExecution(ExecutionStrategy):
@@ -112,3 +113,51 @@ class TWAPExecution(ExecutionStrategy):
             await self._finish(ExecutionStatus.COMPLETED)
         else:
             await self._finish(ExecutionStatus.FAILED, f"{self.remaining} left unfilled after the last slice")
+
+
+class IcebergConfig(StrategyConfig):
+    visible_pct: Decimal = Field(default=Decimal("0.1"), gt=0, le=1, description="share of the total shown at once")
+    max_refresh_time: float = Field(default=30.0, gt=0, description="seconds before a resting slice is re-priced")
+    use_limit_orders: bool = True
+
+
+class IcebergExecution(ExecutionStrategy):
+    """One child at a time, never larger than `visible_pct` of the total: the next goes up when the previous one
+    filled; a slice resting longer than `max_refresh_time` is canceled and placed again at the current touch (never
+    beyond the parent's limit price). Without `use_limit_orders` each slice goes at market."""
+
+    algorithm = ExecutionAlgorithm.ICEBERG
+    Config = IcebergConfig
+
+    async def _run(self, order_params: OrderParams, *, strategy_id: str | None) -> None:
+        assert isinstance(self.config, IcebergConfig)
+        if self.config.use_limit_orders and order_params.price is None:
+            raise ValueError("an iceberg of limit orders needs a price")
+        instrument = await self.executor.okx.public.instrument(order_params.instrument_id)
+        visible = visible_size(order_params.size, self.config.visible_pct, instrument.lot_sz, instrument.min_sz)
+        await self._start(order_params, strategy_id=strategy_id, slices=None)
+        self.largest_shown = Decimal(0)
+        while self.remaining > 0:
+            size = min(visible, self.remaining)
+            if self.remaining - size < instrument.min_sz:  # a leftover below minSz could never be placed: take it now
+                size = self.remaining if self.remaining <= visible else self.remaining - instrument.min_sz
+            self.largest_shown = max(self.largest_shown, size)
+            if self.config.use_limit_orders:
+                price = await self._touch(order_params)
+                child = await self._child(order_params, size, order_type=OrderType.LIMIT, price=price)
+                deadline = self.clock.now() + timedelta(seconds=self.config.max_refresh_time)
+                child = await self._settle(child, until=deadline)
+                self.children[-1] = await self._cancel_and_settle(child)  # re-priced next round if it did not fill
+            else:
+                child = await self._child(order_params, size, order_type=OrderType.MARKET)
+                self.children[-1] = await self._settle(child)
+            await self._progress()
+        await self._finish(ExecutionStatus.COMPLETED)
+
+    async def _touch(self, params: OrderParams) -> Decimal:
+        """Our side's best price now, never beyond the parent's limit."""
+        assert params.price is not None
+        ticker = await self.executor.okx.market.get_ticker(params.instrument_id)
+        if params.side is OrderSide.BUY:
+            return min(params.price, ticker.bid_px or params.price)
+        return max(params.price, ticker.ask_px or params.price)
