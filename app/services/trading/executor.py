@@ -107,6 +107,7 @@ class TradeExecutor:
         strategy_id: str | None = None,
         idempotency_key: str | None = None,
         request_fingerprint: str | None = None,
+        execution_id: int | None = None,
     ) -> Order:
         """An order given directly (the API's POST /orders): the same risk checks as a signal, then placed."""
         strategy = strategy_id or "api"
@@ -127,6 +128,7 @@ class TradeExecutor:
             strategy_id=strategy,
             idempotency_key=idempotency_key,
             request_fingerprint=request_fingerprint,
+            execution_id=execution_id,
             arrival_price=self.risk.prices.get(params.instrument_id, result.reference_price),
         )
 

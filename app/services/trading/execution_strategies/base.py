@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Protocol
@@ -32,6 +32,7 @@ from app.services.trading.errors import OrderNotCancelable
 from app.services.trading.events import record_event
 from app.services.trading.executor import TradeExecutor
 from app.services.trading.order_manager import OrderParams
+from app.services.trading.signal import Account
 
 __all__ = ["Clock", "ExecutionFailed", "ExecutionStrategy", "StrategyConfig", "SystemClock"]
 
@@ -79,6 +80,7 @@ class ExecutionStrategy(ABC):
         *,
         clock: Clock | None = None,
         poll_interval_s: float = 0.5,
+        account: Callable[[], Account] | None = None,
     ) -> None:
         try:
             self.config = self.Config.model_validate(dict(config or {}))
@@ -90,6 +92,8 @@ class ExecutionStrategy(ABC):
         self.session = executor.session
         self.clock: Clock = clock or SystemClock()
         self.poll_interval_s = poll_interval_s
+        # With an account, every child passes the pre-trade risk checks (the service's executions always do).
+        self.account = account
         self.execution: Execution | None = None
         self.children: list[Order] = []
         self.cancel_requested = False
@@ -221,10 +225,27 @@ class ExecutionStrategy(ABC):
             order = await self.executor.reconcile_order(order)
         return order
 
+    def planned_slices(self) -> int | None:
+        return 1
+
+    async def begin(self, order_params: OrderParams, *, strategy_id: str | None = None) -> Execution:
+        """Validate and record the parent execution (the API returns it before the work is done)."""
+        self.params = order_params
+        await self.validate(order_params)
+        return await self._start(order_params, strategy_id=strategy_id, slices=self.planned_slices())
+
+    async def validate(self, order_params: OrderParams) -> None:  # noqa: B027 - most strategies accept anything
+        """Refuse, before anything is recorded, what this strategy cannot do (ValueError with the reason)."""
+
     async def execute(self, order_params: OrderParams, *, strategy_id: str | None = None) -> list[Order]:
         """Work the parent order; returns its child orders. A failure ends the execution with its reason."""
+        await self.begin(order_params, strategy_id=strategy_id)
+        return await self.run()
+
+    async def run(self) -> list[Order]:
+        """Work an execution recorded by `begin`."""
         try:
-            await self._run(order_params, strategy_id=strategy_id)
+            await self._run(self.params)
         except ExecutionFailed as exc:
             await self._finish(ExecutionStatus.FAILED, str(exc))
         except ExecutionCanceled as exc:
@@ -235,8 +256,8 @@ class ExecutionStrategy(ABC):
         return self.children
 
     @abstractmethod
-    async def _run(self, order_params: OrderParams, *, strategy_id: str | None) -> None:
-        """The strategy itself."""
+    async def _run(self, order_params: OrderParams) -> None:
+        """The strategy itself (the execution is recorded already)."""
 
     @staticmethod
     def is_working(order: Order) -> bool:

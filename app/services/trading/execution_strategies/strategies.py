@@ -20,8 +20,7 @@ class MarketExecution(ExecutionStrategy):
 
     algorithm = ExecutionAlgorithm.MARKET
 
-    async def _run(self, order_params: OrderParams, *, strategy_id: str | None) -> None:
-        await self._start(order_params, strategy_id=strategy_id, slices=1)
+    async def _run(self, order_params: OrderParams) -> None:
         child = await self._child(order_params, order_params.size, order_type=OrderType.MARKET)
         self.children[-1] = await self._settle(child)
         await self._finish(
@@ -42,11 +41,12 @@ class LimitExecution(ExecutionStrategy):
     algorithm = ExecutionAlgorithm.LIMIT
     Config = LimitConfig
 
-    async def _run(self, order_params: OrderParams, *, strategy_id: str | None) -> None:
+    async def validate(self, order_params: OrderParams) -> None:
         if order_params.price is None:
             raise ValueError("a limit execution needs a price")
-        assert isinstance(self.config, LimitConfig)
-        await self._start(order_params, strategy_id=strategy_id, slices=1)
+
+    async def _run(self, order_params: OrderParams) -> None:
+        assert isinstance(self.config, LimitConfig) and order_params.price is not None
         child = await self._child(order_params, order_params.size, order_type=OrderType.LIMIT, price=order_params.price)
         deadline = self.clock.now() + timedelta(seconds=self.config.timeout)
         child = await self._settle(child, until=deadline)
@@ -76,10 +76,15 @@ class TWAPExecution(ExecutionStrategy):
     algorithm = ExecutionAlgorithm.TWAP
     Config = TWAPConfig
 
-    async def _run(self, order_params: OrderParams, *, strategy_id: str | None) -> None:
+    def planned_slices(self) -> int | None:
+        assert isinstance(self.config, TWAPConfig)
+        return self.config.num_slices
+
+    async def _run(self, order_params: OrderParams) -> None:
         assert isinstance(self.config, TWAPConfig)
         instrument = await self.executor.okx.public.instrument(order_params.instrument_id)
-        execution = await self._start(order_params, strategy_id=strategy_id, slices=self.config.num_slices)
+        execution = self.execution
+        assert execution is not None
         interval = timedelta(seconds=self.config.duration / self.config.num_slices)
         start = self.clock.now()
         self.slice_times: list[datetime] = []
@@ -129,13 +134,20 @@ class IcebergExecution(ExecutionStrategy):
     algorithm = ExecutionAlgorithm.ICEBERG
     Config = IcebergConfig
 
-    async def _run(self, order_params: OrderParams, *, strategy_id: str | None) -> None:
+    def planned_slices(self) -> int | None:
+        return None
+
+    async def validate(self, order_params: OrderParams) -> None:
         assert isinstance(self.config, IcebergConfig)
         if self.config.use_limit_orders and order_params.price is None:
             raise ValueError("an iceberg of limit orders needs a price")
         instrument = await self.executor.okx.public.instrument(order_params.instrument_id)
+        visible_size(order_params.size, self.config.visible_pct, instrument.lot_sz, instrument.min_sz)
+
+    async def _run(self, order_params: OrderParams) -> None:
+        assert isinstance(self.config, IcebergConfig)
+        instrument = await self.executor.okx.public.instrument(order_params.instrument_id)
         visible = visible_size(order_params.size, self.config.visible_pct, instrument.lot_sz, instrument.min_sz)
-        await self._start(order_params, strategy_id=strategy_id, slices=None)
         self.largest_shown = Decimal(0)
         while self.remaining > 0:
             size = min(visible, self.remaining)
