@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from app.models.trading import (
+    ExecutionAlgorithm,
     ExecutionEventType,
+    ExecutionStatus,
     InstrumentType,
     Liquidity,
     OrderSide,
@@ -276,3 +278,78 @@ class StatisticsRead(BaseModel):
     overall: ExecutionStatisticsRead
     by_instrument: dict[str, ExecutionStatisticsRead]
     by_strategy: dict[str, ExecutionStatisticsRead]
+
+
+class ExecutionCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "algorithm": "twap",
+                    "config": {"duration": 300, "num_slices": 10},
+                    "instrument_id": "BTC-USDT",
+                    "side": "buy",
+                    "size": "0.5",
+                    "strategy_id": "rebalancer",
+                }
+            ]
+        },
+    )
+
+    algorithm: ExecutionAlgorithm
+    config: dict[str, Any] = Field(default_factory=dict, description="the strategy's settings (see the README)")
+    instrument_id: str = Field(min_length=1, max_length=64)
+    side: OrderSide
+    size: Money
+    price: Money | None = Field(default=None, description="the limit (limit and iceberg executions)")
+    strategy_id: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _positive(self) -> ExecutionCreate:
+        if self.size <= 0 or (self.price is not None and self.price <= 0):
+            raise ValueError("size and price must be positive")
+        return self
+
+
+class ExecutionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    algorithm: ExecutionAlgorithm
+    status: ExecutionStatus
+    instrument_id: str
+    side: OrderSide
+    target_size: Money
+    filled_size: Money
+    average_fill_price: Money | None
+    arrival_price: Money | None
+    limit_price: Money | None
+    slices_total: int | None
+    slices_done: int
+    config: dict[str, Any]
+    strategy_id: str | None
+    error_message: str | None
+    started_at: UTCDateTime | None
+    finished_at: UTCDateTime | None
+    created_at: UTCDateTime
+    children: list[OrderRead] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def slippage_bps(self) -> float | None:
+        """Average fill against the arrival price, in basis points; positive = worse."""
+        if not self.average_fill_price or not self.arrival_price:
+            return None
+        sign = 1 if self.side is OrderSide.BUY else -1
+        return float((self.average_fill_price - self.arrival_price) / self.arrival_price * 10_000 * sign)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def progress(self) -> float:
+        return float(self.filled_size / self.target_size) if self.target_size else 0.0
+
+
+class ExecutionPage(BaseModel):
+    items: list[ExecutionRead]
+    next_cursor: str | None

@@ -58,5 +58,10 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
         yield base_url, key
     finally:
         process.terminate()
-        process.wait(timeout=15)
-        log.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail(f"the service did not stop within 30 s: {(workdir / 'service.log').read_text()[-2000:]}")
+        finally:
+            log.close()

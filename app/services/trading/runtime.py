@@ -15,29 +15,43 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models.base import utcnow
-from app.models.trading import ExecutionEventType, Trade
+from app.models.trading import Execution, ExecutionAlgorithm, ExecutionEventType, Trade
 from app.services.okx.client import OKXClient
 from app.services.okx.deadman import DeadManSwitch
 from app.services.okx.errors import OKXError
 from app.services.trading.errors import OrderNotCancelable
 from app.services.trading.events import record_event
+from app.services.trading.execution_strategies import (
+    IcebergExecution,
+    LimitExecution,
+    MarketExecution,
+    TWAPExecution,
+)
+from app.services.trading.execution_strategies.base import ExecutionStrategy
 from app.services.trading.executor import TradeExecutor
-from app.services.trading.order_manager import OrderManager
+from app.services.trading.order_manager import OrderManager, OrderParams
 from app.services.trading.order_tracker import OrderTracker
 from app.services.trading.position_manager import PositionManager
 from app.services.trading.risk import ExecutionRiskControl, InstrumentRules, TradingState
 from app.services.trading.signal import Account
 
-__all__ = ["TradingRuntime"]
+__all__ = ["STRATEGIES", "TradingRuntime"]
 
 log = logging.getLogger(__name__)
 
 INSTRUMENT_TYPES = ("SPOT", "SWAP")
+STRATEGIES: dict[ExecutionAlgorithm, type[ExecutionStrategy]] = {
+    ExecutionAlgorithm.MARKET: MarketExecution,
+    ExecutionAlgorithm.LIMIT: LimitExecution,
+    ExecutionAlgorithm.TWAP: TWAPExecution,
+    ExecutionAlgorithm.ICEBERG: IcebergExecution,
+}
 
 
 class TradingRuntime:
@@ -78,6 +92,8 @@ class TradingRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self.started = asyncio.Event()
         self.account = Account(equity=Decimal(0))  # what the risk checks read; refreshed with the prices
+        # Executions being worked by this process: id -> (task, strategy).
+        self.executions: dict[int, tuple[asyncio.Task[list[Any]], ExecutionStrategy]] = {}
 
     def healthy(self) -> bool:
         """Healthy enough to keep our orders working: the tracker hears the exchange."""
@@ -112,6 +128,10 @@ class TradingRuntime:
         self.started.set()
 
     async def stop(self) -> None:
+        # Every running execution is told to stop at once, then given a bounded time together.
+        await asyncio.gather(
+            *(self.cancel_execution(execution_id, wait_s=5.0) for execution_id in list(self.executions))
+        )
         if self.dead_man is not None:
             await self.dead_man.stop(disarm=True)
         for task in self._tasks:
@@ -217,3 +237,45 @@ class TradingRuntime:
                     except (OrderNotCancelable, OKXError) as exc:
                         log.warning("kill switch: order %s not canceled: %s", order.id, exc)
         return canceled
+
+    # --- executions ---------------------------------------------------------------------------------------
+
+    async def start_execution(
+        self, algorithm: ExecutionAlgorithm, config: dict[str, Any], params: OrderParams, strategy_id: str | None
+    ) -> Execution:
+        """Record the parent execution and work it in the background (its children risk-checked against the
+        account); ValueError for a config or order the strategy cannot take."""
+        session = self.session_factory()
+        executor = TradeExecutor(self.okx, OrderManager(session), self.risk, self.tracker)
+        try:
+            strategy = STRATEGIES[algorithm](executor, config, account=lambda: self.account)
+            execution = await strategy.begin(params, strategy_id=strategy_id)
+        except BaseException:
+            await session.close()
+            raise
+
+        async def work() -> list[Any]:
+            try:
+                return await strategy.run()
+            finally:
+                self.executions.pop(execution.id, None)
+                await session.close()
+
+        task = asyncio.create_task(work(), name=f"execution-{execution.id}")
+        self.executions[execution.id] = (task, strategy)
+        return execution
+
+    async def cancel_execution(self, execution_id: int, *, wait_s: float = 10.0) -> bool:
+        """Ask a running execution to stop and wait (bounded) for it to cancel its working child."""
+        entry = self.executions.get(execution_id)
+        if entry is None:
+            return False
+        task, strategy = entry
+        strategy.cancel()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), wait_s)
+        except TimeoutError:
+            log.warning("execution %s did not stop within %.0f s", execution_id, wait_s)
+        except Exception:  # the execution's own failure is recorded on it; the cancel itself succeeded
+            log.exception("execution %s ended with an error while stopping", execution_id)
+        return True

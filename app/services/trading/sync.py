@@ -26,7 +26,7 @@ from app.models.trading import (
 )
 from app.services.okx import models as okx
 from app.services.okx.client import OKXClient
-from app.services.okx.errors import OKXOrderNotFound
+from app.services.okx.errors import OKXInstrumentNotFound, OKXOrderNotFound
 from app.services.okx.market import instrument_type_of
 from app.services.trading.events import record_event
 from app.services.trading.order_manager import OrderManager
@@ -183,7 +183,7 @@ class ExchangeOrderSync:
                 snapshot = await self.okx.trade.get_order(order.instrument_id, ord_id=order.exchange_order_id)
             else:
                 snapshot = await self.okx.trade.get_order(order.instrument_id, cl_ord_id=order.client_order_id)
-        except OKXOrderNotFound:
+        except (OKXOrderNotFound, OKXInstrumentNotFound):  # no such instrument: no such order either
             order = await self.orders.lock(order_id)
             deadline = order.submit_expires_at
             if order.exchange_order_id is None and deadline is not None and now > deadline + EXP_TIME_MARGIN:

@@ -19,7 +19,9 @@ def _routes(api: Api) -> list[tuple[str, str]]:
     found = []
     for path, operations in api.app.openapi()["paths"].items():
         if path.startswith("/api/v1/"):
-            concrete = path.replace("{order_id}", "1").replace("{instrument}", "BTC-USDT")
+            concrete = (
+                path.replace("{order_id}", "1").replace("{execution_id}", "1").replace("{instrument}", "BTC-USDT")
+            )
             found += [(method.upper(), concrete) for method in sorted(operations)]
     return found
 
@@ -304,3 +306,52 @@ async def test_concurrent_identical_signals_place_one_order(api: Api) -> None:
     assert sorted(a.status_code for a in answers) == [200, 200, 201], [a.text for a in answers]
     assert len({a.json()["id"] for a in answers}) == 1
     assert len(api.app.state.exchange.simulator.exchange.state()["orders"]) == 1
+
+
+async def test_executions_start_read_and_cancel(api: Api) -> None:
+    twap = {
+        "algorithm": "twap",
+        "config": {"duration": 0.4, "num_slices": 2},
+        "instrument_id": "BTC-USDT",
+        "side": "buy",
+        "size": "0.02",
+        "strategy_id": "exec-api",
+    }
+    started = await api.client.post("/api/v1/trading/executions", json=twap, headers=api.as_("trade"))
+    assert started.status_code == 201, started.text
+    execution_id = started.json()["id"]
+    for _ in range(100):
+        done = (await api.client.get(f"/api/v1/trading/executions/{execution_id}", headers=api.as_("read"))).json()
+        if done["status"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    assert (done["status"], done["filled_size"], done["progress"], done["slices_done"]) == ("completed", "0.02", 1.0, 2)
+    assert [c["size"] for c in done["children"]] == ["0.01", "0.01"]
+    assert done["slippage_bps"] is not None
+
+    iceberg = {
+        "algorithm": "iceberg",
+        "config": {"visible_pct": "0.5", "max_refresh_time": 60},
+        "instrument_id": "BTC-USDT",
+        "side": "buy",
+        "size": "0.02",
+        "price": "49500",
+    }
+    resting = (await api.client.post("/api/v1/trading/executions", json=iceberg, headers=api.as_("trade"))).json()
+    await asyncio.sleep(0.2)
+    canceled = await api.client.delete(f"/api/v1/trading/executions/{resting['id']}", headers=api.as_("trade"))
+    again = await api.client.delete(f"/api/v1/trading/executions/{resting['id']}", headers=api.as_("trade"))
+    listed = await api.client.get("/api/v1/trading/executions", headers=api.as_("read"))
+
+    assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
+    assert all(c["status"] == "canceled" for c in canceled.json()["children"])
+    assert again.status_code == 409
+    assert [e["id"] for e in listed.json()["items"]] == [resting["id"], execution_id]
+
+
+async def test_execution_config_errors_are_422(api: Api) -> None:
+    bad = {"algorithm": "twap", "config": {"num_slices": 0}, "instrument_id": "BTC-USDT", "side": "buy", "size": "0.02"}
+
+    response = await api.client.post("/api/v1/trading/executions", json=bad, headers=api.as_("trade"))
+
+    assert response.status_code == 422 and "num_slices" in response.json()["error"]["message"]

@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from app.api.v1.trading import activity, analytics, orders, positions, signals
+from app.api.v1.trading import activity, analytics, executions, orders, positions, signals
 
 router = APIRouter(prefix="/api/v1/trading")
-for module in (orders, positions, activity, analytics, signals):
+for module in (orders, positions, activity, analytics, executions, signals):
     router.include_router(module.router)
 
 __all__ = ["router"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -27,7 +28,7 @@ from app.models.trading import (
     OrderStatus,
     OrderType,
 )
-from app.services.okx.errors import OKXError
+from app.services.okx.errors import OKXError, OKXInstrumentNotFound
 from app.services.trading.errors import OrderNotCancelable
 from app.services.trading.events import record_event
 from app.services.trading.executor import TradeExecutor
@@ -35,6 +36,8 @@ from app.services.trading.order_manager import OrderParams
 from app.services.trading.signal import Account
 
 __all__ = ["Clock", "ExecutionFailed", "ExecutionStrategy", "StrategyConfig", "SystemClock"]
+
+log = logging.getLogger(__name__)
 
 
 class Clock(Protocol):
@@ -97,10 +100,23 @@ class ExecutionStrategy(ABC):
         self.execution: Execution | None = None
         self.children: list[Order] = []
         self.cancel_requested = False
+        self._canceled = asyncio.Event()
 
     def cancel(self) -> None:
-        """Stop: no new child is sent, the working one is canceled, the execution ends `canceled`."""
+        """Stop: no new child is sent, the working one is canceled, the execution ends `canceled`. A wait in
+        progress (between slices, or for a child) is cut short."""
         self.cancel_requested = True
+        self._canceled.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        """The clock's sleep, interrupted by a cancel request."""
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        waiter = asyncio.ensure_future(self._canceled.wait())
+        try:
+            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waiter):
+                task.cancel()
 
     def _check_canceled(self) -> None:
         if self.cancel_requested:
@@ -199,7 +215,7 @@ class ExecutionStrategy(ABC):
             if order.status not in (OrderStatus.REJECTED, OrderStatus.FAILED):
                 return order
             if attempt < MAX_CHILD_ATTEMPTS:
-                await self.clock.sleep(CHILD_RETRY_DELAY_S * attempt)
+                await self._sleep(CHILD_RETRY_DELAY_S * attempt)
         raise ExecutionFailed(
             f"child order refused {MAX_CHILD_ATTEMPTS} times; last: {order.error_code}: {order.error_message}"
         )
@@ -212,7 +228,7 @@ class ExecutionStrategy(ABC):
             if order.status.is_terminal or (until is not None and self.clock.now() >= until):
                 return order
             self._check_canceled()
-            await self.clock.sleep(self.poll_interval_s)
+            await self._sleep(self.poll_interval_s)
 
     async def _cancel_and_settle(self, order: Order) -> Order:
         """Cancel a working child and wait for the exchange's verdict: a fill that races the cancel is counted
@@ -221,7 +237,7 @@ class ExecutionStrategy(ABC):
             with contextlib.suppress(OKXError, OrderNotCancelable):  # refused or lost: the reconciliation decides
                 order = await self.executor.cancel_order(order.id)
         while not order.status.is_terminal:
-            await self.clock.sleep(self.poll_interval_s)
+            await self._sleep(self.poll_interval_s)
             order = await self.executor.reconcile_order(order)
         return order
 
@@ -231,6 +247,10 @@ class ExecutionStrategy(ABC):
     async def begin(self, order_params: OrderParams, *, strategy_id: str | None = None) -> Execution:
         """Validate and record the parent execution (the API returns it before the work is done)."""
         self.params = order_params
+        try:
+            await self.executor.okx.public.instrument(order_params.instrument_id)
+        except OKXInstrumentNotFound:
+            raise ValueError(f"instrument {order_params.instrument_id} does not exist") from None
         await self.validate(order_params)
         return await self._start(order_params, strategy_id=strategy_id, slices=self.planned_slices())
 
@@ -253,6 +273,10 @@ class ExecutionStrategy(ABC):
                 if not child.status.is_terminal:
                     self.children[index] = await self._cancel_and_settle(child)
             await self._finish(ExecutionStatus.CANCELED, str(exc))
+        except Exception as exc:  # anything else ends it too, with the reason recorded: never a silent stop
+            log.exception("execution %s failed", self.execution.id if self.execution else "?")
+            await self.session.rollback()
+            await self._finish(ExecutionStatus.FAILED, f"{type(exc).__name__}: {exc}")
         return self.children
 
     @abstractmethod

@@ -92,7 +92,8 @@ class TWAPExecution(ExecutionStrategy):
         for index in range(self.config.num_slices):
             due = start + interval * index
             if (wait := (due - self.clock.now()).total_seconds()) > 0:
-                await self.clock.sleep(wait)
+                await self._sleep(wait)
+                self._check_canceled()
             if working is not None:  # the previous limit slice's leftover is carried to this one
                 self.children[-1] = await self._cancel_and_settle(working)
                 working = None
