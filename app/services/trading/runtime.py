@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models.base import utcnow
-from app.models.trading import Execution, ExecutionAlgorithm, ExecutionEventType, Trade
+from app.models.trading import Execution, ExecutionAlgorithm, ExecutionEventType, ExecutionStatus, Trade
 from app.services.okx.client import OKXClient
 from app.services.okx.deadman import DeadManSwitch
 from app.services.okx.errors import OKXError
@@ -114,6 +114,7 @@ class TradingRuntime:
                 await self._refresh_instruments()
                 await self._refresh_prices()
                 await self.tracker.start()  # reconciles every open order of the database
+                await self._resume_executions()  # executions a previous process left running carry on
                 break
             except Exception:
                 log.exception("trading runtime: start-up failed, retrying in %.0f s", delay)
@@ -245,25 +246,49 @@ class TradingRuntime:
     ) -> Execution:
         """Record the parent execution and work it in the background (its children risk-checked against the
         account); ValueError for a config or order the strategy cannot take."""
-        session = self.session_factory()
-        executor = TradeExecutor(self.okx, OrderManager(session), self.risk, self.tracker)
         try:
-            strategy = STRATEGIES[algorithm](executor, config, account=lambda: self.account)
+            strategy, session = self._strategy(algorithm, config)
+        except ValueError:
+            raise
+        try:
             execution = await strategy.begin(params, strategy_id=strategy_id)
         except BaseException:
             await session.close()
             raise
+        self._work(execution.id, strategy, session, strategy.run())
+        return execution
 
+    def _strategy(self, algorithm: ExecutionAlgorithm, config: dict[str, Any]) -> tuple[ExecutionStrategy, Any]:
+        session = self.session_factory()
+        executor = TradeExecutor(self.okx, OrderManager(session), self.risk, self.tracker)
+        return STRATEGIES[algorithm](executor, config, account=lambda: self.account), session
+
+    def _work(self, execution_id: int, strategy: ExecutionStrategy, session: Any, job: Awaitable[list[Any]]) -> None:
         async def work() -> list[Any]:
             try:
-                return await strategy.run()
+                return await job
             finally:
-                self.executions.pop(execution.id, None)
+                self.executions.pop(execution_id, None)
                 await session.close()
 
-        task = asyncio.create_task(work(), name=f"execution-{execution.id}")
-        self.executions[execution.id] = (task, strategy)
-        return execution
+        self.executions[execution_id] = (asyncio.create_task(work(), name=f"execution-{execution_id}"), strategy)
+
+    async def _resume_executions(self) -> int:
+        async with self.session_factory() as session:
+            running = (
+                (await session.execute(select(Execution).where(Execution.status == ExecutionStatus.RUNNING)))
+                .scalars()
+                .all()
+            )
+        for stored in running:
+            if stored.id in self.executions:
+                continue
+            strategy, session = self._strategy(stored.algorithm, stored.config)
+            execution = await session.get(Execution, stored.id)
+            assert execution is not None
+            log.info("resuming execution %s (%s)", execution.id, execution.algorithm.value)
+            self._work(execution.id, strategy, session, strategy.resume(execution))
+        return len(running)
 
     async def cancel_execution(self, execution_id: int, *, wait_s: float = 10.0) -> bool:
         """Ask a running execution to stop and wait (bounded) for it to cancel its working child."""

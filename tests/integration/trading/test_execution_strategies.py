@@ -182,3 +182,30 @@ async def test_cancel_stops_everything(executor: TradeExecutor) -> None:
 
     assert [c.status.value for c in children] == ["canceled"]  # the working slice canceled, no new slice sent
     assert strategy.execution is not None and strategy.execution.status is ExecutionStatus.CANCELED
+
+
+async def test_a_twap_interrupted_by_a_crash_resumes_where_it_left_off(
+    executor: TradeExecutor, db_session: AsyncSession
+) -> None:
+    class Crash(BaseException):
+        """The process dies (nothing in the strategy can catch it)."""
+
+    class CrashingClock(ManualClock):
+        async def sleep(self, seconds: float) -> None:
+            if len(strategy.children) >= 2:  # during the wait after the second slice
+                raise Crash
+            await super().sleep(seconds)
+
+    strategy = TWAPExecution(executor, {"duration": 400, "num_slices": 4}, clock=CrashingClock())
+    with pytest.raises(Crash):
+        await strategy.execute(buy("0.4"))
+    execution = await db_session.get(Execution, strategy.execution.id)  # type: ignore[union-attr]
+    assert execution is not None and execution.status is ExecutionStatus.RUNNING
+    assert execution.slices_done == 2
+
+    restarted = TWAPExecution(executor, execution.config, clock=ManualClock())
+    children = await restarted.resume(execution)
+
+    assert restarted.resumed and execution.status is ExecutionStatus.COMPLETED
+    assert [c.size for c in children] == [D("0.1")] * 4  # two before the crash, two after: no slice twice
+    assert sum(c.filled_size for c in children) == D("0.4")

@@ -75,3 +75,41 @@ async def test_start_halt_and_stop(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_start_up_resumes_executions_left_running(
+    okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    from app.models.base import utcnow
+    from app.models.trading import Execution, ExecutionAlgorithm, ExecutionStatus
+
+    async with factory() as session:  # what a killed process left behind
+        execution = Execution(
+            algorithm=ExecutionAlgorithm.MARKET,
+            status=ExecutionStatus.RUNNING,
+            instrument_id="BTC-USDT",
+            side=OrderSide.BUY,
+            target_size=D("0.02"),
+            filled_size=D(0),
+            config={},
+            slices_total=1,
+            started_at=utcnow(),
+        )
+        session.add(execution)
+        await session.commit()
+    runtime = TradingRuntime(okx, factory, ExecutionRiskControl(), ws_private_url=sim.ws_private_url)
+    await runtime.start()
+    await asyncio.wait_for(runtime.started.wait(), 10)
+
+    async def completed() -> bool:
+        async with factory() as session:
+            row = await session.get(Execution, execution.id)
+            return row is not None and row.status is ExecutionStatus.COMPLETED
+
+    try:
+        await eventually(completed)
+    finally:
+        await runtime.stop()
+    async with factory() as session:
+        row = await session.get(Execution, execution.id)
+        assert row is not None and row.filled_size == D("0.02")

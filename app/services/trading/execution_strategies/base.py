@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy import select
 
 from app.models.base import utcnow
 from app.models.trading import (
@@ -24,11 +25,14 @@ from app.models.trading import (
     ExecutionAlgorithm,
     ExecutionEventType,
     ExecutionStatus,
+    InstrumentType,
     Order,
     OrderStatus,
     OrderType,
+    TradeMode,
 )
 from app.services.okx.errors import OKXError, OKXInstrumentNotFound
+from app.services.okx.market import instrument_type_of
 from app.services.trading.errors import OrderNotCancelable
 from app.services.trading.events import record_event
 from app.services.trading.executor import TradeExecutor
@@ -101,6 +105,7 @@ class ExecutionStrategy(ABC):
         self.children: list[Order] = []
         self.cancel_requested = False
         self._canceled = asyncio.Event()
+        self.resumed = False
 
     def cancel(self) -> None:
         """Stop: no new child is sent, the working one is canceled, the execution ends `canceled`. A wait in
@@ -117,6 +122,8 @@ class ExecutionStrategy(ABC):
         finally:
             for task in (sleeper, waiter):
                 task.cancel()
+        if sleeper.done() and not sleeper.cancelled() and (error := sleeper.exception()) is not None:
+            raise error
 
     def _check_canceled(self) -> None:
         if self.cancel_requested:
@@ -261,6 +268,38 @@ class ExecutionStrategy(ABC):
         """Work the parent order; returns its child orders. A failure ends the execution with its reason."""
         await self.begin(order_params, strategy_id=strategy_id)
         return await self.run()
+
+    async def resume(self, execution: Execution) -> list[Order]:
+        """Carry on an execution a previous process left `running` (after a restart), from what the database
+        holds: its children (reconciled first: they may have filled meanwhile), slices done, start time."""
+        self.execution = execution
+        self.params = OrderParams(
+            instrument_id=execution.instrument_id,
+            side=execution.side,
+            order_type=OrderType.LIMIT if execution.limit_price is not None else OrderType.MARKET,
+            size=execution.target_size,
+            price=execution.limit_price,
+            trade_mode=self._trade_mode(execution.instrument_id),
+            instrument_type=self._instrument_type(execution.instrument_id),
+        )
+        children = await self.session.execute(
+            select(Order).where(Order.execution_id == execution.id).order_by(Order.id)
+        )
+        self.children = [await self.executor.reconcile_order(child) for child in children.scalars()]
+        self.resumed = True
+        return await self.run()
+
+    @staticmethod
+    def _instrument_type(instrument_id: str) -> InstrumentType:
+        return InstrumentType(instrument_type_of(instrument_id))
+
+    @classmethod
+    def _trade_mode(cls, instrument_id: str) -> TradeMode:
+        return TradeMode.CASH if cls._instrument_type(instrument_id) is InstrumentType.SPOT else TradeMode.CROSS
+
+    @property
+    def working_child(self) -> Order | None:
+        return next((child for child in reversed(self.children) if not child.status.is_terminal), None)
 
     async def run(self) -> list[Order]:
         """Work an execution recorded by `begin`."""

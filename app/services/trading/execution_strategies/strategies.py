@@ -21,8 +21,11 @@ class MarketExecution(ExecutionStrategy):
     algorithm = ExecutionAlgorithm.MARKET
 
     async def _run(self, order_params: OrderParams) -> None:
-        child = await self._child(order_params, order_params.size, order_type=OrderType.MARKET)
-        self.children[-1] = await self._settle(child)
+        child = self.working_child
+        if child is None and self.remaining > 0:
+            child = await self._child(order_params, self.remaining, order_type=OrderType.MARKET)
+        if child is not None:
+            self.children[self.children.index(child)] = await self._settle(child)
         await self._finish(
             ExecutionStatus.COMPLETED if self.remaining == 0 else ExecutionStatus.FAILED,
             None if self.remaining == 0 else f"{self.remaining} left unfilled by the market order",
@@ -47,11 +50,18 @@ class LimitExecution(ExecutionStrategy):
 
     async def _run(self, order_params: OrderParams) -> None:
         assert isinstance(self.config, LimitConfig) and order_params.price is not None
-        child = await self._child(order_params, order_params.size, order_type=OrderType.LIMIT, price=order_params.price)
-        deadline = self.clock.now() + timedelta(seconds=self.config.timeout)
-        child = await self._settle(child, until=deadline)
-        self.children[-1] = await self._cancel_and_settle(child)
-        if self.remaining > 0 and self.config.fallback_to_market:
+        assert self.execution is not None and self.execution.started_at is not None
+        deadline = self.execution.started_at + timedelta(seconds=self.config.timeout)
+        placed_limit = any(c.order_type is OrderType.LIMIT for c in self.children)
+        if not placed_limit:
+            await self._child(order_params, order_params.size, order_type=OrderType.LIMIT, price=order_params.price)
+        limit_child = next(c for c in self.children if c.order_type is OrderType.LIMIT)
+        index = self.children.index(limit_child)
+        self.children[index] = await self._cancel_and_settle(await self._settle(limit_child, until=deadline))
+        fallback = next((c for c in self.children if c.order_type is OrderType.MARKET), None)
+        if fallback is not None:  # resumed after the fallback was sent
+            self.children[self.children.index(fallback)] = await self._settle(fallback)
+        elif self.remaining > 0 and self.config.fallback_to_market:
             fallback = await self._child(order_params, self.remaining, order_type=OrderType.MARKET)
             self.children[-1] = await self._settle(fallback)
         if self.remaining == 0:
@@ -86,10 +96,10 @@ class TWAPExecution(ExecutionStrategy):
         execution = self.execution
         assert execution is not None
         interval = timedelta(seconds=self.config.duration / self.config.num_slices)
-        start = self.clock.now()
+        start = execution.started_at or self.clock.now()
         self.slice_times: list[datetime] = []
-        working: Order | None = None
-        for index in range(self.config.num_slices):
+        working: Order | None = self.working_child  # after a restart: the slice that was working
+        for index in range(execution.slices_done, self.config.num_slices):
             due = start + interval * index
             if (wait := (due - self.clock.now()).total_seconds()) > 0:
                 await self._sleep(wait)
@@ -150,6 +160,9 @@ class IcebergExecution(ExecutionStrategy):
         instrument = await self.executor.okx.public.instrument(order_params.instrument_id)
         visible = visible_size(order_params.size, self.config.visible_pct, instrument.lot_sz, instrument.min_sz)
         self.largest_shown = Decimal(0)
+        if (working := self.working_child) is not None:  # after a restart: settle the slice that was showing
+            self.children[self.children.index(working)] = await self._cancel_and_settle(working)
+            await self._progress()
         while self.remaining > 0:
             size = min(visible, self.remaining)
             if self.remaining - size < instrument.min_sz:  # a leftover below minSz could never be placed: take it now
