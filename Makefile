@@ -53,6 +53,8 @@ $(BENCH_STAMP): pyproject.toml requirements.lock
 bench: $(BENCH_STAMP)  ## Run the benchmarks (figures in the README)
 	$(BENCH_VENV)/bin/python benchmarks/okx_transport.py
 	$(BENCH_VENV)/bin/python benchmarks/okx_vs_ccxt.py
+	$(BENCH_VENV)/bin/python benchmarks/risk_check.py
+	$(BENCH_VENV)/bin/python benchmarks/twap_slippage.py
 
 clean:  ## Remove .venv and caches (keeps ./data)
 	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache build *.egg-info

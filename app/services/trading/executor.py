@@ -102,7 +102,7 @@ class TradeExecutor:
     async def place_checked_order(
         self,
         params: OrderParams,
-        account: Account,
+        account: Account | None,
         *,
         strategy_id: str | None = None,
         idempotency_key: str | None = None,

@@ -173,10 +173,11 @@ class ExecutionRiskControl:
 
     # --- the check ----------------------------------------------------------------------------------------
 
-    def pre_trade_check(self, signal: Signal, account: Account) -> RiskCheckResult:
-        """Every limit, cheapest first; the first failure is the answer."""
+    def pre_trade_check(self, signal: Signal, account: Account | None) -> RiskCheckResult:
+        """Every limit, cheapest first; the first failure is the answer. Without an account (a strategy used from
+        Python without one), the checks that need it — daily loss, position value, balance — are skipped."""
         instrument_id = signal.instrument_id
-        position = account.positions.get(instrument_id, Decimal(0))
+        position = account.positions.get(instrument_id, Decimal(0)) if account is not None else Decimal(0)
         buy = signal.side is OrderSide.BUY
 
         if self.trading_state is TradingState.HALTED:
@@ -249,15 +250,20 @@ class ExecutionRiskControl:
                     f"price {signal.price} is {deviation:.2%} from the market {market}; the limit is "
                     f"{self.max_price_deviation:.2%}",
                 )
-        daily_loss = -account.daily_realized_pnl
-        if not reduces and daily_loss > 0 and daily_loss >= self.max_daily_loss * account.equity:
+        daily_loss = -account.daily_realized_pnl if account is not None else Decimal(0)
+        if (
+            account is not None
+            and not reduces
+            and daily_loss > 0
+            and daily_loss >= self.max_daily_loss * account.equity
+        ):
             return _fail(
                 RiskCode.DAILY_LOSS_LIMIT,
                 f"today's loss {-account.daily_realized_pnl} reached max_daily_loss "
                 f"{self.max_daily_loss:.2%} of equity {account.equity}",
             )
         after = position + (size if buy else -size)
-        if abs(after) > abs(position):
+        if account is not None and abs(after) > abs(position):
             position_value = abs(after) * rules.contract_value * reference
             limit = self.max_position_value_pct * account.equity
             if position_value > limit:
@@ -266,9 +272,10 @@ class ExecutionRiskControl:
                     f"position value after the order {position_value} exceeds {self.max_position_value_pct:.2%} "
                     f"of equity ({limit})",
                 )
-        balance_failure = self._balance_check(rules, buy, size, value, account, reduces)
-        if balance_failure is not None:
-            return balance_failure
+        if account is not None:
+            failure = self._balance_check(rules, buy, size, value, account, reduces)
+            if failure is not None:  # (a failed result is falsy: compare with None)
+                return failure
         if self.open_orders >= self.max_open_orders:
             return _fail(
                 RiskCode.TOO_MANY_OPEN_ORDERS,

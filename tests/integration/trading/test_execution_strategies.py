@@ -92,7 +92,7 @@ async def test_limit_without_fallback_stops_at_the_timeout(executor: TradeExecut
         executor, {"timeout": 30, "fallback_to_market": False}, clock=ManualClock(), poll_interval_s=10
     )
 
-    children = await strategy.execute(buy("0.1", "45000"))
+    children = await strategy.execute(buy("0.1", "48000"))
 
     assert [c.status.value for c in children] == ["canceled"]
     assert strategy.execution is not None and strategy.execution.status is ExecutionStatus.CANCELED
@@ -178,7 +178,7 @@ async def test_cancel_stops_everything(executor: TradeExecutor) -> None:
     )
     clock.on_sleep = strategy.cancel  # asked to stop while its first slice rests
 
-    children = await strategy.execute(buy("1", "40000"))
+    children = await strategy.execute(buy("1", "48000"))
 
     assert [c.status.value for c in children] == ["canceled"]  # the working slice canceled, no new slice sent
     assert strategy.execution is not None and strategy.execution.status is ExecutionStatus.CANCELED
@@ -209,3 +209,14 @@ async def test_a_twap_interrupted_by_a_crash_resumes_where_it_left_off(
     assert restarted.resumed and execution.status is ExecutionStatus.COMPLETED
     assert [c.size for c in children] == [D("0.1")] * 4  # two before the crash, two after: no slice twice
     assert sum(c.filled_size for c in children) == D("0.4")
+
+
+async def test_every_child_passes_the_risk_checks(executor: TradeExecutor) -> None:
+    far = buy("0.02", "30000")  # 40 % under the market: over max_price_deviation
+    strategy = LimitExecution(executor, {"timeout": 10}, clock=ManualClock())
+
+    children = await strategy.execute(far)
+
+    assert children == []  # refused before anything was sent, three times
+    assert strategy.execution is not None and strategy.execution.status is ExecutionStatus.FAILED
+    assert "price_deviation_too_large" in (strategy.execution.error_message or "")

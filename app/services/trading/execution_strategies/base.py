@@ -33,7 +33,7 @@ from app.models.trading import (
 )
 from app.services.okx.errors import OKXError, OKXInstrumentNotFound
 from app.services.okx.market import instrument_type_of
-from app.services.trading.errors import OrderNotCancelable
+from app.services.trading.errors import OrderNotCancelable, RiskRejected
 from app.services.trading.events import record_event
 from app.services.trading.executor import TradeExecutor
 from app.services.trading.order_manager import OrderParams
@@ -99,7 +99,7 @@ class ExecutionStrategy(ABC):
         self.session = executor.session
         self.clock: Clock = clock or SystemClock()
         self.poll_interval_s = poll_interval_s
-        # With an account, every child passes the pre-trade risk checks (the service's executions always do).
+        # The account the risk checks read (the service's executions always have one).
         self.account = account
         self.execution: Execution | None = None
         self.children: list[Order] = []
@@ -211,21 +211,25 @@ class ExecutionStrategy(ABC):
             reduce_only=params.reduce_only,
             instrument_type=params.instrument_type,
         )
+        reason = ""
         for attempt in range(1, MAX_CHILD_ATTEMPTS + 1):
-            order = await self.executor.place_order(
-                child_params,
-                strategy_id=self.execution.strategy_id,
-                execution_id=self.execution.id,
-                arrival_price=self.executor.risk.prices.get(params.instrument_id),
-            )
-            self.children.append(order)
-            if order.status not in (OrderStatus.REJECTED, OrderStatus.FAILED):
-                return order
+            try:  # every child passes the pre-trade checks (those needing an account only when one is given)
+                order = await self.executor.place_checked_order(
+                    child_params,
+                    self.account() if self.account is not None else None,
+                    strategy_id=self.execution.strategy_id,
+                    execution_id=self.execution.id,
+                )
+            except RiskRejected as exc:
+                reason = f"risk check {exc.code}: {exc.reason}"
+            else:
+                self.children.append(order)
+                if order.status not in (OrderStatus.REJECTED, OrderStatus.FAILED):
+                    return order
+                reason = f"{order.error_code}: {order.error_message}"
             if attempt < MAX_CHILD_ATTEMPTS:
                 await self._sleep(CHILD_RETRY_DELAY_S * attempt)
-        raise ExecutionFailed(
-            f"child order refused {MAX_CHILD_ATTEMPTS} times; last: {order.error_code}: {order.error_message}"
-        )
+        raise ExecutionFailed(f"child order refused {MAX_CHILD_ATTEMPTS} times; last: {reason}")
 
     async def _settle(self, order: Order, *, until: datetime | None = None) -> Order:
         """Poll the child (reconciling with the exchange) until it is finished or `until` passes; a cancel request
