@@ -248,7 +248,8 @@ class TradeExecutor:
                 order.instrument_id, ord_id=order.exchange_order_id, cl_ord_id=order.client_order_id
             )
         except OKXOrderAlreadyFinished:
-            pass  # filled or canceled meanwhile: the exchange's state decides below
+            # Filled or canceled meanwhile (or never there): the exchange's state decides below.
+            pass
         except OKXError as exc:
             order = await self.orders.lock(order_id)
             await self.orders.transition(
