@@ -2,7 +2,7 @@
 
     python -m app.cli create-api-key --name NAME --scopes read,trade   # prints the new key, and nothing else
     python -m app.cli list-api-keys
-    python -m app.cli revoke-api-key (--id N | --prefix tes_XXXXXXXX)
+    python -m app.cli revoke-api-key (--id N | --prefix PREFIX)   # PREFIX as list-api-keys shows it
 
 It works on the database named by DATABASE_URL and migrates it first if needed.
 """

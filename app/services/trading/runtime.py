@@ -246,10 +246,7 @@ class TradingRuntime:
     ) -> Execution:
         """Record the parent execution and work it in the background (its children risk-checked against the
         account); ValueError for a config or order the strategy cannot take."""
-        try:
-            strategy, session = self._strategy(algorithm, config)
-        except ValueError:
-            raise
+        strategy, session = self._strategy(algorithm, config)  # (an unused session holds no connection)
         try:
             execution = await strategy.begin(params, strategy_id=strategy_id)
         except BaseException:

@@ -7,7 +7,7 @@ from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from app.api.deps import ReadKey, SessionDep
-from app.api.v1.trading.common import ERRORS, Cursor, IdFilter, Limit, page
+from app.api.v1.trading.common import ERRORS, Cursor, IdFilter, Limit, fetch_page
 from app.models.trading import ExecutionEvent, ExecutionEventType, OrderSide, Trade
 from app.schemas.trading import EventPage, TradePage
 
@@ -41,9 +41,8 @@ async def list_trades(
         query = query.where(Trade.executed_at >= executed_after)
     if executed_before is not None:
         query = query.where(Trade.executed_at < executed_before)
-    rows = (await session.execute(page(query, Trade.id, cursor, limit))).scalars().all()
-    items = list(rows[:limit])
-    return TradePage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)  # type: ignore[arg-type]
+    items, next_cursor = await fetch_page(session, query, Trade.id, cursor, limit)
+    return TradePage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/events", response_model=EventPage, responses=ERRORS)
@@ -73,6 +72,5 @@ async def list_events(
         query = query.where(ExecutionEvent.created_at >= after)
     if before is not None:
         query = query.where(ExecutionEvent.created_at < before)
-    rows = (await session.execute(page(query, ExecutionEvent.id, cursor, limit))).scalars().all()
-    items = list(rows[:limit])
-    return EventPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)  # type: ignore[arg-type]
+    items, next_cursor = await fetch_page(session, query, ExecutionEvent.id, cursor, limit)
+    return EventPage(items=items, next_cursor=next_cursor)

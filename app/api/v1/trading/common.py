@@ -8,11 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query
 from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.schemas.common import ErrorResponse
 
-__all__ = ["ERRORS", "MAX_LIMIT", "Cursor", "IdFilter", "Limit", "OrderId", "fingerprint", "page", "scoped_key"]
+__all__ = ["ERRORS", "MAX_LIMIT", "Cursor", "IdFilter", "Limit", "OrderId", "fetch_page", "fingerprint", "scoped_key"]
 
 MAX_LIMIT = 500
 MAX_ID = 2**63 - 1  # ids are 64-bit: anything larger cannot exist and must not reach the database
@@ -39,11 +40,16 @@ EXCHANGE_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def page(query: Select[Any], id_column: InstrumentedAttribute[int], cursor: int | None, limit: int) -> Select[Any]:
-    """Newest first, stable under inserts: the cursor is the last id of the previous page."""
+async def fetch_page(
+    session: AsyncSession, query: Select[Any], id_column: InstrumentedAttribute[int], cursor: int | None, limit: int
+) -> tuple[list[Any], str | None]:
+    """One page, newest first, and the cursor of the next (None at the end). Stable under inserts: the cursor is
+    the last id of the page, and the next page is what is older."""
     if cursor is not None:
         query = query.where(id_column < cursor)
-    return query.order_by(id_column.desc()).limit(limit + 1)
+    rows = (await session.execute(query.order_by(id_column.desc()).limit(limit + 1))).scalars().all()
+    items = list(rows[:limit])
+    return items, str(items[-1].id) if len(rows) > limit else None
 
 
 def scoped_key(api_key_id: int, key: str | None) -> str | None:

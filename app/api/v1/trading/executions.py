@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.api.deps import ReadKey, RuntimeDep, SessionDep, TradeKey
 from app.api.errors import APIError
-from app.api.v1.trading.common import ERRORS, EXCHANGE_ERRORS, MAX_ID, Cursor, Limit, page
+from app.api.v1.trading.common import ERRORS, EXCHANGE_ERRORS, MAX_ID, Cursor, Limit, fetch_page
 from app.models.trading import Execution, ExecutionStatus, InstrumentType, Order, OrderType, TradeMode
 from app.schemas.common import ErrorResponse
 from app.schemas.trading import ExecutionCreate, ExecutionPage, ExecutionRead, OrderRead
@@ -66,9 +66,8 @@ async def list_executions(
     ):
         if value is not None:
             query = query.where(column == value)
-    rows = (await session.execute(page(query, Execution.id, cursor, limit))).scalars().all()
-    items = [ExecutionRead.model_validate(row) for row in rows[:limit]]
-    return ExecutionPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)
+    rows, next_cursor = await fetch_page(session, query, Execution.id, cursor, limit)
+    return ExecutionPage(items=[ExecutionRead.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 
 async def _execution(session: SessionDep, execution_id: int) -> Execution:

@@ -11,7 +11,16 @@ from sqlalchemy.exc import IntegrityError
 
 from app.api.deps import ExecutorDep, ReadKey, RuntimeDep, SessionDep, TradeKey
 from app.api.errors import APIError
-from app.api.v1.trading.common import ERRORS, EXCHANGE_ERRORS, Cursor, Limit, OrderId, fingerprint, page, scoped_key
+from app.api.v1.trading.common import (
+    ERRORS,
+    EXCHANGE_ERRORS,
+    Cursor,
+    Limit,
+    OrderId,
+    fetch_page,
+    fingerprint,
+    scoped_key,
+)
 from app.models.trading import InstrumentType, Order, OrderSide, OrderStatus, TradeMode
 from app.schemas.common import ErrorResponse
 from app.schemas.trading import OrderAmend, OrderCreate, OrderPage, OrderRead
@@ -121,9 +130,8 @@ async def list_orders(
         query = query.where(Order.created_at >= created_after)
     if created_before is not None:
         query = query.where(Order.created_at < created_before)
-    rows = (await session.execute(page(query, Order.id, cursor, limit))).scalars().all()
-    items = list(rows[:limit])
-    return OrderPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)  # type: ignore[arg-type]
+    items, next_cursor = await fetch_page(session, query, Order.id, cursor, limit)
+    return OrderPage(items=items, next_cursor=next_cursor)
 
 
 @router.get("/active", response_model=list[OrderRead], responses=ERRORS)

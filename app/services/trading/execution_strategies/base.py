@@ -325,7 +325,3 @@ class ExecutionStrategy(ABC):
     @abstractmethod
     async def _run(self, order_params: OrderParams) -> None:
         """The strategy itself (the execution is recorded already)."""
-
-    @staticmethod
-    def is_working(order: Order) -> bool:
-        return order.status in (OrderStatus.LIVE, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_CANCEL)
