@@ -2,6 +2,6 @@
 
 from app.models.auth import ApiKey
 from app.models.base import Base
-from app.models.trading import Execution, ExecutionEvent, Order, Position, Trade
+from app.models.trading import Execution, ExecutionEvent, Order, Position, Trade, TradeDailySummary
 
-__all__ = ["ApiKey", "Base", "Execution", "ExecutionEvent", "Order", "Position", "Trade"]
+__all__ = ["ApiKey", "Base", "Execution", "ExecutionEvent", "Order", "Position", "Trade", "TradeDailySummary"]

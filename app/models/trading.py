@@ -11,12 +11,12 @@ the opposite of OKX's sign); timestamps are UTC and end in `_at`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, BigIntPK, TimestampMixin, utcnow
@@ -37,6 +37,7 @@ __all__ = [
     "Position",
     "PositionSide",
     "Trade",
+    "TradeDailySummary",
     "TradeMode",
 ]
 
@@ -260,6 +261,8 @@ class Trade(Base):
     side: Mapped[OrderSide] = mapped_column(str_enum(OrderSide), nullable=False)
     price: Mapped[Decimal] = mapped_column(ExactDecimal(), nullable=False)
     size: Mapped[Decimal] = mapped_column(ExactDecimal(), nullable=False)
+    # 1 for spot, ctVal for linear contracts: the fill's notional is price × size × contract_multiplier.
+    contract_multiplier: Mapped[Decimal] = mapped_column(ExactDecimal(), nullable=False, default=Decimal(1))
     fee: Mapped[Decimal] = mapped_column(ExactDecimal(), nullable=False, default=Decimal(0))
     fee_currency: Mapped[str | None] = mapped_column(String(16))
     liquidity: Mapped[Liquidity | None] = mapped_column(str_enum(Liquidity))
@@ -281,6 +284,33 @@ class Trade(Base):
         Index("ix_trades_strategy_id_executed_at", "strategy_id", "executed_at"),
         Index("ix_trades_order_id", "order_id"),
     )
+
+
+class TradeDailySummary(Base):
+    """The trades of one UTC day, instrument, strategy and fee currency, summed: what /performance reads.
+
+    Kept in the same transaction as each trade (`daily_summary.add_trade`), so performance over years of history
+    reads a few thousand rows instead of every fill (DESIGN.md §8). '' stands for no strategy / no fee currency
+    (a primary key has no NULLs). `best`/`worst_closing_pnl` are the max/min `realized_pnl` of the closing trades.
+    """
+
+    __tablename__ = "trade_daily_summaries"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    instrument_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    strategy_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fee_currency: Mapped[str] = mapped_column(String(16), primary_key=True)
+    trades: Mapped[int] = mapped_column(Integer, nullable=False)
+    closing_trades: Mapped[int] = mapped_column(Integer, nullable=False)
+    wins: Mapped[int] = mapped_column(Integer, nullable=False)
+    losses: Mapped[int] = mapped_column(Integer, nullable=False)
+    realized_pnl: Mapped[Decimal] = mapped_column(ExactDecimal(), nullable=False)
+    gross_profit: Mapped[Decimal] = mapped_column(ExactDecimal(), nullable=False)
+    gross_loss: Mapped[Decimal] = mapped_column(ExactDecimal(), nullable=False)
+    best_closing_pnl: Mapped[Decimal | None] = mapped_column(ExactDecimal())
+    worst_closing_pnl: Mapped[Decimal | None] = mapped_column(ExactDecimal())
+    fees: Mapped[Decimal] = mapped_column(ExactDecimal(), nullable=False)
+    volume: Mapped[Decimal] = mapped_column(ExactDecimal(), nullable=False)
 
 
 class Position(TimestampMixin, Base):

@@ -10,8 +10,10 @@ Over [start, end), UTC:
 - `max_drawdown` = the deepest fall of the equity curve from its running peak, as a fraction (0 when it never falls);
 - `profit_factor` = gross profit / gross loss of closing trades (None without losses); average and largest win and
   loss over closing trades; fees per currency; volume in quote (size × contract value × price).
-Sums are exact and done by the database on PostgreSQL (per UTC day); the ratios are floats computed by numpy from the
-daily series, which is all they need. On SQLite, where money is stored as text, the per-day sums are made in Python.
+Sums are exact. Whole days are read from `trade_daily_summaries` (kept with every trade, `daily_summary`), only the
+partial days at the ends of the range from the trades themselves, so years of history cost a few thousand rows; the
+database adds them up on PostgreSQL, Python on SQLite (where money is text). The ratios are floats computed by numpy
+from the daily series, which is all they need.
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Numeric, and_, case, cast, func, literal, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models.trading import Position, PositionSide, Trade
+from app.models.trading import Trade, TradeDailySummary
+from app.services.trading.daily_summary import EXACT, FIELDS, DaySums, sql_sums, sql_utc_day, sums_of
 
 __all__ = ["DailyPoint", "PerformanceMetrics", "calculate_performance"]
 
@@ -67,133 +70,65 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-@dataclass
-class _Day:
-    pnl: Decimal = ZERO
+def _midnight(moment: datetime, *, up: bool) -> datetime:
+    floor = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return floor + timedelta(days=1) if up and floor < moment else floor
 
 
-@dataclass
-class _Totals:
-    trades: int = 0
-    closing: int = 0
-    wins: int = 0
-    losses: int = 0
-    gross_profit: Decimal = ZERO
-    gross_loss: Decimal = ZERO
-    largest_win: Decimal | None = None
-    largest_loss: Decimal | None = None
-    volume: Decimal = ZERO
-    fees: dict[str, Decimal] = field(default_factory=lambda: defaultdict(lambda: ZERO))
-    days: dict[date, Decimal] = field(default_factory=lambda: defaultdict(lambda: ZERO))
+SummedDays = dict[tuple[date, str], DaySums]  # (UTC day, fee currency) → sums
 
 
-def _filters(start: datetime, end: datetime, strategy_id: str | None, instrument_id: str | None) -> list[Any]:
-    conditions: list[Any] = [Trade.executed_at >= start, Trade.executed_at < end]
+async def _sum_summaries(
+    session: AsyncSession, first: date, end: date, strategy_id: str | None, instrument_id: str | None, into: SummedDays
+) -> None:
+    """Whole days [first, end) from the daily summaries."""
+    summary = TradeDailySummary
+    conditions: list[Any] = [summary.day >= first, summary.day < end]
+    if strategy_id is not None:
+        conditions.append(summary.strategy_id == strategy_id)
+    if instrument_id is not None:
+        conditions.append(summary.instrument_id == instrument_id)
+    if _on_postgres(session):
+        aggregates = [
+            func.max(summary.best_closing_pnl)
+            if name == "best_closing_pnl"
+            else func.min(summary.worst_closing_pnl)
+            if name == "worst_closing_pnl"
+            else func.sum(getattr(summary, name))
+            for name in FIELDS
+        ]
+        query = select(summary.day, summary.fee_currency, *aggregates).group_by(summary.day, summary.fee_currency)
+    else:  # money is text on SQLite: add the (few) rows up in Python
+        query = select(summary.day, summary.fee_currency, *(getattr(summary, name) for name in FIELDS))
+    for day, currency, *values in await session.execute(query.where(*conditions)):
+        into[(day, currency)].merge(DaySums(*values))
+
+
+async def _sum_trades(
+    session: AsyncSession,
+    ranges: list[tuple[datetime, datetime]],
+    strategy_id: str | None,
+    instrument_id: str | None,
+    into: SummedDays,
+) -> None:
+    """The partial days at the ends of the range, straight from the trades."""
+    conditions: list[Any] = [or_(*(and_(Trade.executed_at >= a, Trade.executed_at < b) for a, b in ranges))]
     if strategy_id is not None:
         conditions.append(Trade.strategy_id == strategy_id)
     if instrument_id is not None:
         conditions.append(Trade.instrument_id == instrument_id)
-    return conditions
+    if _on_postgres(session):
+        keys = [sql_utc_day(), func.coalesce(Trade.fee_currency, "")]
+        query = select(*keys, *sql_sums()).where(*conditions).group_by(*keys)
+        for day, currency, *values in await session.execute(query):
+            into[(day, currency)].merge(DaySums(*values))
+        return
+    for trade in (await session.execute(select(Trade).where(*conditions))).scalars():
+        into[(trade.executed_at.date(), trade.fee_currency or "")].merge(sums_of(trade))
 
 
-async def _totals_postgres(session: AsyncSession, conditions: list[Any]) -> _Totals:
-    totals = _Totals()
-    multiplier = func.coalesce(Position.contract_multiplier, literal(1, Numeric()))
-    joined = (
-        select(Trade)
-        .outerjoin(
-            Position, and_(Position.instrument_id == Trade.instrument_id, Position.position_side == PositionSide.NET)
-        )
-        .where(*conditions)
-        .subquery()
-    )
-    day = func.date_trunc("day", func.timezone("UTC", joined.c.executed_at)).label("day")
-    closing = joined.c.closed_size > 0
-    pnl = cast(joined.c.realized_pnl, Numeric())
-    rows = await session.execute(
-        select(
-            day,
-            func.sum(pnl),
-            func.count(),
-            func.count().filter(closing),
-            func.count().filter(and_(closing, pnl > 0)),
-            func.count().filter(and_(closing, pnl < 0)),
-            func.coalesce(func.sum(case((and_(closing, pnl > 0), pnl), else_=0)), 0),
-            func.coalesce(func.sum(case((and_(closing, pnl < 0), pnl), else_=0)), 0),
-            func.max(case((closing, pnl))),
-            func.min(case((closing, pnl))),
-        )
-        .select_from(joined)
-        .group_by(day)
-    )
-    for row in rows:
-        totals.days[row[0].date()] += row[1]
-        totals.trades += row[2]
-        totals.closing += row[3]
-        totals.wins += row[4]
-        totals.losses += row[5]
-        totals.gross_profit += row[6]
-        totals.gross_loss += row[7]
-        if row[8] is not None:
-            totals.largest_win = row[8] if totals.largest_win is None else max(totals.largest_win, row[8])
-            totals.largest_loss = row[9] if totals.largest_loss is None else min(totals.largest_loss, row[9])
-    volume = await session.execute(
-        select(func.coalesce(func.sum(Trade.price * Trade.size * multiplier), 0))
-        .select_from(Trade)
-        .outerjoin(
-            Position, and_(Position.instrument_id == Trade.instrument_id, Position.position_side == PositionSide.NET)
-        )
-        .where(*conditions)
-    )
-    totals.volume = Decimal(volume.scalar_one())
-    fees = await session.execute(
-        select(Trade.fee_currency, func.sum(Trade.fee)).where(*conditions).group_by(Trade.fee_currency)
-    )
-    for currency, amount in fees:
-        totals.fees[currency or ""] += amount
-    return totals
-
-
-async def _totals_python(session: AsyncSession, conditions: list[Any]) -> _Totals:
-    """SQLite keeps money as exact text, which SQL cannot sum without going through floats: sum here instead."""
-    totals = _Totals()
-    multipliers = dict(
-        (
-            await session.execute(
-                select(Position.instrument_id, Position.contract_multiplier).where(
-                    Position.position_side == PositionSide.NET
-                )
-            )
-        ).all()
-    )
-    rows = await session.execute(
-        select(
-            Trade.executed_at,
-            Trade.realized_pnl,
-            Trade.closed_size,
-            Trade.price,
-            Trade.size,
-            Trade.fee,
-            Trade.fee_currency,
-            Trade.instrument_id,
-        ).where(*conditions)
-    )
-    for executed_at, pnl, closed_size, price, size, fee, fee_currency, instrument_id in rows:
-        totals.days[_utc(executed_at).date()] += pnl
-        totals.trades += 1
-        totals.volume += price * size * multipliers.get(instrument_id, Decimal(1))
-        totals.fees[fee_currency or ""] += fee
-        if closed_size > 0:
-            totals.closing += 1
-            if pnl > 0:
-                totals.wins += 1
-                totals.gross_profit += pnl
-            elif pnl < 0:
-                totals.losses += 1
-                totals.gross_loss += pnl
-            totals.largest_win = pnl if totals.largest_win is None else max(totals.largest_win, pnl)
-            totals.largest_loss = pnl if totals.largest_loss is None else min(totals.largest_loss, pnl)
-    return totals
+def _on_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 async def calculate_performance(
@@ -210,19 +145,34 @@ async def calculate_performance(
         raise ValueError("end_date must be after start_date")
     if initial_capital <= 0:
         raise ValueError("initial_capital must be positive")
-    conditions = _filters(start, end, strategy_id, instrument_id)
-    on_postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
-    totals = await (_totals_postgres if on_postgres else _totals_python)(session, conditions)
+    summed: SummedDays = defaultdict(DaySums)
+    first_whole, end_whole = _midnight(start, up=True), _midnight(end, up=False)
+    if first_whole < end_whole:
+        await _sum_summaries(session, first_whole.date(), end_whole.date(), strategy_id, instrument_id, summed)
+        edges = [(start, first_whole), (end_whole, end)]
+    else:
+        edges = [(start, end)]
+    if edges := [(a, b) for a, b in edges if a < b]:
+        await _sum_trades(session, edges, strategy_id, instrument_id, summed)
+    totals = DaySums()
+    by_day: dict[date, Decimal] = defaultdict(lambda: ZERO)
+    fees: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    with localcontext(EXACT):
+        for (day, currency), sums in summed.items():
+            totals.merge(sums)
+            by_day[day] += sums.realized_pnl
+            fees[currency] += sums.fees
 
     # The daily series: every UTC day of the range, 0 where nothing traded.
     first_day, last_day = start.date(), (end - timedelta(microseconds=1)).date()
     days = [first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)]
-    pnl = [totals.days.get(day, ZERO) for day in days]
+    pnl = [by_day.get(day, ZERO) for day in days]
     equity_close: list[Decimal] = []
     running = initial_capital
-    for value in pnl:
-        running += value
-        equity_close.append(running)
+    with localcontext(EXACT):
+        for value in pnl:
+            running += value
+            equity_close.append(running)
 
     equity_open = np.array([float(initial_capital)] + [float(e) for e in equity_close[:-1]])
     returns = np.array([float(p) for p in pnl]) / equity_open
@@ -242,20 +192,20 @@ async def calculate_performance(
         start=start,
         end=end,
         initial_capital=initial_capital,
-        total_pnl=sum(pnl, ZERO),
+        total_pnl=totals.realized_pnl,
         number_of_trades=totals.trades,
-        number_of_closing_trades=totals.closing,
-        win_rate=totals.wins / totals.closing if totals.closing else None,
+        number_of_closing_trades=totals.closing_trades,
+        win_rate=totals.wins / totals.closing_trades if totals.closing_trades else None,
         sharpe_ratio=sharpe,
         sortino_ratio=sortino,
         max_drawdown=max(0.0, max_drawdown),
         profit_factor=float(totals.gross_profit / -totals.gross_loss) if totals.gross_loss < 0 else None,
         average_win=totals.gross_profit / totals.wins if totals.wins else None,
         average_loss=totals.gross_loss / totals.losses if totals.losses else None,
-        largest_win=totals.largest_win if totals.largest_win is not None and totals.largest_win > 0 else None,
-        largest_loss=totals.largest_loss if totals.largest_loss is not None and totals.largest_loss < 0 else None,
+        largest_win=best if (best := totals.best_closing_pnl) is not None and best > 0 else None,
+        largest_loss=worst if (worst := totals.worst_closing_pnl) is not None and worst < 0 else None,
         volume=totals.volume,
-        fees=dict(totals.fees),
+        fees=dict(fees),
         daily=[DailyPoint(day, value, equity) for day, value, equity in zip(days, pnl, equity_close, strict=True)],
     )
 

@@ -27,6 +27,7 @@ from app.models.trading import (
     Trade,
     TradeMode,
 )
+from app.services.trading import daily_summary
 from app.services.trading.analytics import PerformanceMetrics, calculate_performance
 from app.services.trading.events import record_event
 from app.services.trading.position_manager import PositionManager
@@ -101,6 +102,7 @@ class TradeRecorder:
             side=side,
             price=price,
             size=size,
+            contract_multiplier=multiplier,
             fee=fee,
             fee_currency=fee_currency,
             liquidity=liquidity,
@@ -149,4 +151,5 @@ class TradeRecorder:
             occurred_at=trade.executed_at,
         )
         await self.session.flush()
+        await daily_summary.add_trade(self.session, trade)
         return trade

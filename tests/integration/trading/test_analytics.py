@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.trading import Order, OrderSide, OrderType, Position, Trade
+from app.services.trading import daily_summary
 from app.services.trading.recorder import TradeRecorder
 
 D = Decimal
@@ -31,21 +32,22 @@ async def _seed(session: AsyncSession, trades: list[tuple[datetime, str, str, st
     session.add(Position(instrument_id="BTC-USDT", size=D("0")))
     await session.flush()
     for n, (executed_at, pnl, closed, fee, currency) in enumerate(trades):
-        session.add(
-            Trade(
-                order_id=order.id,
-                exchange_trade_id=f"an{n}",
-                instrument_id="BTC-USDT",
-                side=OrderSide.BUY,
-                price=D("100"),
-                size=D("0.5"),
-                fee=D(fee),
-                fee_currency=currency,
-                realized_pnl=D(pnl),
-                closed_size=D(closed),
-                executed_at=executed_at,
-            )
+        trade = Trade(
+            order_id=order.id,
+            exchange_trade_id=f"an{n}",
+            instrument_id="BTC-USDT",
+            side=OrderSide.BUY,
+            price=D("100"),
+            size=D("0.5"),
+            fee=D(fee),
+            fee_currency=currency,
+            realized_pnl=D(pnl),
+            closed_size=D(closed),
+            executed_at=executed_at,
         )
+        session.add(trade)
+        await session.flush()
+        await daily_summary.add_trade(session, trade)  # what TradeRecorder.record_trade does with every fill
     await session.flush()
 
 
