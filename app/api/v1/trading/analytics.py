@@ -13,7 +13,7 @@ from app.api.errors import APIError
 from app.api.v1.trading.common import ERRORS
 from app.schemas.common import Money
 from app.schemas.trading import DailyPointRead, PerformanceRead, StatisticsRead
-from app.services.trading.analytics import calculate_statistics
+from app.services.trading.execution_statistics import calculate_statistics
 from app.services.trading.recorder import TradeRecorder
 
 router = APIRouter(tags=["performance"])
