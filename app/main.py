@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import health
+from app.api import health, metrics
 from app.api.errors import install_error_handlers
 from app.api.v1 import trading as trading_api
 from app.config import Settings, SettingsError, get_settings
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.caller_limits = {}
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(trading_api.router)
     return app
 

@@ -44,6 +44,7 @@ from app.services.okx.errors import (
     OKXTransportError,
     error_for_code,
 )
+from app.services.okx.metrics import REQUEST_ERRORS, REQUEST_SECONDS
 from app.services.okx.ratelimit import RateLimiter
 from app.services.okx.transport import AiohttpTransport, HttpxTransportAdapter, OKXTransport
 
@@ -335,18 +336,26 @@ class OKXClient:
                 # Waiting (rate limit, backoff, clock sync) used up its validity: OKX would refuse it; it is not sent.
                 raise OKXRequestExpired(f"{method} {path}: expTime passed before it could be sent", code="50037")
             headers["expTime"] = str(exp_time_ms)
+        started = time.perf_counter()
         try:
             status, raw = await self._transport.send(
                 method, self.base_url + target, headers, content.encode() if content else None, self._timeout
             )
         except httpx.TransportError as exc:
+            REQUEST_ERRORS.labels(path, "transport").inc()
             detail = f"{method} {path}: no answer ({type(exc).__name__}: {exc})"
             if safe_to_repeat:
                 raise OKXTransportError(detail) from exc
             raise OKXOutcomeUnknown(detail, client_order_id=client_order_id, exp_time_ms=exp_time_ms) from exc
+        finally:
+            REQUEST_SECONDS.labels(method, path).observe(time.perf_counter() - started)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("OKX %s %s -> %s", method, path, status)
-        return self._read(status, raw, method, path, safe_to_repeat, exp_time_ms, client_order_id)
+        try:
+            return self._read(status, raw, method, path, safe_to_repeat, exp_time_ms, client_order_id)
+        except OKXError as exc:
+            REQUEST_ERRORS.labels(path, exc.code or f"http_{status}").inc()
+            raise
 
     def _read(
         self,

@@ -24,6 +24,7 @@ from websockets.asyncio.client import ClientConnection
 
 from app.services.okx.auth import OKXCredentials
 from app.services.okx.errors import OKXAuthError, OKXError
+from app.services.okx.metrics import WEBSOCKET_RECONNECTS
 
 __all__ = ["OKXWebSocket", "WSConnected", "WSError", "WSEvent", "WSPush"]
 
@@ -209,6 +210,7 @@ class OKXWebSocket:
         reconnected = self.connections > 1
         if reconnected:
             self.reconnects += 1
+            WEBSOCKET_RECONNECTS.labels(self.url.rstrip("/").rsplit("/", 1)[-1]).inc()
         self.connected.set()
         # Subscriptions added while the handshake ran were only recorded: send them now.
         late = [arg for key, arg in self._subscriptions.items() if key not in sent]

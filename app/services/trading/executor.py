@@ -13,6 +13,7 @@ Every change is re-read under a row lock before it is applied (another task — 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,6 +31,7 @@ from app.services.okx.market import instrument_type_of
 from app.services.okx.trade import AmendRequest, OrderRequest
 from app.services.trading.errors import OrderNotCancelable, OrderNotFound, RiskRejected, UnsupportedExecution
 from app.services.trading.events import record_event
+from app.services.trading.metrics import SUBMIT_SECONDS
 from app.services.trading.order_manager import OrderManager, OrderParams
 from app.services.trading.order_state import OrderTrigger
 from app.services.trading.order_tracker import OrderTracker
@@ -192,8 +194,10 @@ class TradeExecutor:
             tgt_ccy=params.target_currency,
             reduce_only=params.reduce_only or None,
         )
+        sent = time.perf_counter()
         try:
             ack = await self.okx.trade.place_order(request, exp_time_ms=exp_time_ms)
+            SUBMIT_SECONDS.observe(time.perf_counter() - sent)
         except OKXOutcomeUnknown as exc:
             order = await self.orders.lock(order_id)
             await self.orders.transition(
@@ -205,6 +209,7 @@ class TradeExecutor:
             except OKXError:
                 return order  # still unknown: the tracker's reconciliation settles it once the exchange answers
         except OKXAPIError as exc:
+            SUBMIT_SECONDS.observe(time.perf_counter() - sent)
             order = await self.orders.lock(order_id)
             await self.orders.transition(order, OrderTrigger.REJECTED, error_code=exc.code, error_message=exc.message)
             await self.session.commit()

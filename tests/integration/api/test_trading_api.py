@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.api.conftest import Api
 
@@ -355,3 +356,38 @@ async def test_execution_config_errors_are_422(api: Api) -> None:
     response = await api.client.post("/api/v1/trading/executions", json=bad, headers=api.as_("trade"))
 
     assert response.status_code == 422 and "num_slices" in response.json()["error"]["message"]
+
+
+async def test_metrics_in_prometheus_format(api: Api) -> None:
+    signal = {"strategy_id": "prom", "instrument_id": "BTC-USDT", "side": "buy", "size": "0.01"}
+    order = (await api.client.post("/api/v1/trading/signals", json=signal, headers=api.as_("trade"))).json()
+    await api.app.state.trading.tracker.reconcile(order["id"])
+    resting = await api.client.post("/api/v1/trading/orders", json=LIMIT_BUY, headers=api.as_("trade"))
+    assert resting.status_code == 201, resting.text
+
+    anonymous = await api.client.get("/metrics")
+    scraped = await api.client.get("/metrics", headers=api.as_("read"))
+
+    assert anonymous.status_code == 401
+    assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
+    families = {family.name: family for family in text_string_to_metric_families(scraped.text)}
+    for name in (
+        "trading_orders",
+        "trading_fills",
+        "trading_fees",
+        "trading_order_rejections",
+        "trading_risk_check_failures",
+        "trading_order_submit_seconds",
+        "trading_slippage_bps",
+        "okx_request_seconds",
+        "okx_request_errors",
+        "okx_websocket_reconnects",
+        "trading_open_orders",
+        "trading_position_size",
+        "trading_unrealized_pnl",
+        "trading_realized_pnl",
+    ):
+        assert name in families, name
+    gauges = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
+    assert gauges[("trading_open_orders", (("instrument", "BTC-USDT"),))] == 1  # the resting limit order
+    assert gauges[("trading_position_size", (("instrument", "BTC-USDT"), ("side", "net")))] == 0.01

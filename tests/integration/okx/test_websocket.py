@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from app.services.okx.auth import OKXCredentials, sign
@@ -148,6 +149,8 @@ async def test_idle_connection_is_kept_alive_with_text_ping(fake_okx: FakeOKX) -
 
 
 async def test_dropped_connection_reconnects_logs_in_and_resubscribes(fake_okx: FakeOKX) -> None:
+    channel = fake_okx.url.rstrip("/").rsplit("/", 1)[-1]
+    counted = REGISTRY.get_sample_value("okx_websocket_reconnects_total", {"channel": channel}) or 0.0
     async with _client(fake_okx.url) as ws:
         await ws.subscribe(ORDERS_ARG)
         await _next_of(ws, WSConnected)
@@ -159,6 +162,7 @@ async def test_dropped_connection_reconnects_logs_in_and_resubscribes(fake_okx: 
 
     assert reconnected == WSConnected(reconnected=True, connection_number=2)
     assert ws.reconnects == 1
+    assert REGISTRY.get_sample_value("okx_websocket_reconnects_total", {"channel": channel}) == counted + 1
     assert fake_okx.logins == 2
     assert fake_okx.subscribed == [ORDERS_ARG, ORDERS_ARG]
     assert push.data[0]["state"] == "filled"

@@ -1,0 +1,20 @@
+"""GET /metrics: Prometheus' text format. It needs a read key like the API (positions and PnL are not public);
+Prometheus sends it with `authorization: {credentials: <key>}` in the scrape config."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.api.deps import ReadKey, SessionDep
+from app.services.trading.metrics import refresh_gauges
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(_: ReadKey, session: SessionDep) -> Response:
+    await refresh_gauges(session)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
