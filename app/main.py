@@ -14,6 +14,7 @@ from app.api.v1 import trading as trading_api
 from app.config import Settings, SettingsError, get_settings
 from app.db import create_engine, create_session_factory
 from app.exchange import open_exchange
+from app.services.trading.event_feed import EventFeed
 from app.services.trading.risk import ExecutionRiskControl
 from app.services.trading.runtime import TradingRuntime
 
@@ -41,6 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         await trading.start()
         app.state.trading = trading
+        app.state.event_feed = EventFeed(app.state.session_factory, engine=engine)
+        await app.state.event_feed.start()
         log.info(
             "service started: environment=%s database=%s exchange=%s%s",
             settings.environment.value,
@@ -51,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.event_feed.stop()
             await trading.stop()
             await exchange.close()
             await engine.dispose()

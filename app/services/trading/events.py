@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.base import utcnow
 from app.models.trading import ExecutionEvent, ExecutionEventType, Order, Position, Trade
+from app.services.trading.event_feed import mark_written
 from app.services.trading.metrics import note_event
 
 __all__ = ["json_safe", "record_event"]
@@ -63,4 +64,5 @@ def record_event(
         event.order_id = order_id
     session.add(event)
     note_event(session, event_type, event.data, event.instrument_id, order)
+    mark_written(session)
     return event

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 
 from app.config import load_settings
@@ -27,19 +28,59 @@ class Api:
         return {"Authorization": f"Bearer {self.keys[scope]}"}
 
 
-@pytest.fixture
-async def api(empty_database_url: str) -> AsyncIterator[Api]:
-    await upgrade_to_head_async(empty_database_url)
-    engine = create_engine(empty_database_url)
+async def _prepared(database_url: str) -> dict[str, str]:
+    """Migrate and create one key per scope."""
+    await upgrade_to_head_async(database_url)
+    engine = create_engine(database_url)
     keys = {}
     async with create_session_factory(engine)() as session:
         for scope in ("read", "trade", "admin"):
             keys[scope], _ = await create_api_key(session, name=scope, scopes=[scope])
         await session.commit()
     await engine.dispose()
+    return keys
+
+
+@pytest.fixture
+async def api(empty_database_url: str) -> AsyncIterator[Api]:
+    keys = await _prepared(empty_database_url)
     app = create_app(load_settings(database_url=empty_database_url, _env_file=None))
     async with app.router.lifespan_context(app):
         await asyncio.wait_for(app.state.trading.started.wait(), 15)
         app.state.exchange.simulator.config.tick_interval_s = 0  # prices move only when a test says so
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
             yield Api(app, client, keys)
+
+
+@dataclass
+class LiveApi(Api):
+    """The same, served by uvicorn on a loopback port: for what needs a real socket (the WebSocket stream)."""
+
+    base_url: str
+    database_url: str
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://") + "/api/v1/trading/stream"
+
+
+@pytest.fixture
+async def live_api(empty_database_url: str) -> AsyncIterator[LiveApi]:
+    keys = await _prepared(empty_database_url)
+    app = create_app(load_settings(database_url=empty_database_url, _env_file=None))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if serving.done():
+                serving.result()
+            await asyncio.sleep(0.02)
+        await asyncio.wait_for(app.state.trading.started.wait(), 15)
+        app.state.exchange.simulator.config.tick_interval_s = 0
+        port = server.servers[0].sockets[0].getsockname()[1]
+        base_url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+            yield LiveApi(app, client, keys, base_url, empty_database_url)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 30)
