@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api import health, metrics
+from app.api.dashboard import install_dashboard
 from app.api.errors import install_error_handlers
 from app.api.v1 import trading as trading_api
 from app.config import Settings, SettingsError, get_settings
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(trading_api.router)
+    install_dashboard(app)
     return app
 
 

@@ -33,6 +33,10 @@ from app.services.trading.order_state import OrderTrigger, next_status
 __all__ = ["OrderManager", "OrderParams", "new_client_order_id"]
 
 ACTIVE_STATUSES = tuple(status for status in OrderStatus if not status.is_terminal)
+# Statuses only the exchange can report: reaching one means the exchange has the order.
+_EXCHANGE_REPORTED = frozenset(
+    {OrderStatus.LIVE, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED}
+)
 MAX_HISTORY_LIMIT = 1000
 
 
@@ -139,7 +143,9 @@ class OrderManager:
         previous = order.status
         order.status = target
         now = at or utcnow()
-        if target is OrderStatus.LIVE and order.acknowledged_at is None:
+        # Acknowledged by the first status only the exchange can report, even when the first news is already a
+        # fill (a market order can go straight from pending_submit to filled).
+        if target in _EXCHANGE_REPORTED and order.acknowledged_at is None:
             order.acknowledged_at = now
         if target.is_terminal:
             order.finished_at = now

@@ -29,7 +29,8 @@ from app.models.trading import (
 from app.services.okx.simulator import OKXSimulator
 from app.services.trading.errors import OrderNotCancelable, RiskRejected
 from app.services.trading.executor import TradeExecutor
-from app.services.trading.order_manager import OrderParams
+from app.services.trading.order_manager import OrderManager, OrderParams
+from app.services.trading.order_state import OrderTrigger
 from app.services.trading.risk import RiskCode
 from app.services.trading.signal import Account, Signal
 
@@ -72,6 +73,7 @@ async def test_market_buy(executor: TradeExecutor, sim: OKXSimulator, db_session
     price = D(sim_fill["fillPx"])
     assert (order.status, order.filled_size, order.average_fill_price) == (OrderStatus.FILLED, D("0.01"), price)
     assert order.exchange_order_id == sim_order["ordId"]
+    assert order.acknowledged_at is not None and order.submitted_at is not None
     assert (trade.exchange_trade_id, trade.price, trade.size) == (sim_fill["tradeId"], price, D("0.01"))
     assert (trade.fee, trade.fee_currency, trade.liquidity) == (D("0.00001"), "BTC", Liquidity.TAKER)  # 0.1 % taker
     assert trade.realized_pnl == -(D("0.00001") * price)  # an opening trade realizes only its fee
@@ -234,3 +236,15 @@ async def test_not_found_is_failed_only_after_exp_time(
     assert order.status is OrderStatus.FAILED
     assert order.error_code == "not_found_after_exp_time"
     assert not [o for o in sim.exchange.state()["orders"] if o["clOrdId"] == order.client_order_id]
+
+
+async def test_an_order_first_heard_of_as_filled_counts_as_acknowledged(db_session: AsyncSession) -> None:
+    manager = OrderManager(db_session)
+    order = await manager.create_order(OrderParams("BTC-USDT", BUY, OrderType.MARKET, D("0.01")))
+
+    await manager.transition(order, OrderTrigger.CANCEL_REQUESTED)  # not something the exchange said
+    assert order.acknowledged_at is None
+    await manager.transition(order, OrderTrigger.FILLED)
+
+    assert order.status is OrderStatus.FILLED
+    assert order.acknowledged_at is not None and order.acknowledged_at == order.finished_at
