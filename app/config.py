@@ -71,6 +71,9 @@ class Settings(BaseSettings):
 
     environment: Environment = Environment.SIM
     database_url: str = DEFAULT_SQLITE_URL
+    # Connections per process (PostgreSQL), and how long a request waits for one before answering 503.
+    database_pool_size: Annotated[int, Field(gt=0, le=1000)] = 10
+    database_pool_timeout_s: Annotated[float, Field(gt=0, le=60)] = 2.0
 
     okx_api_key: SecretStr | None = None
     okx_secret_key: SecretStr | None = None
@@ -87,6 +90,8 @@ class Settings(BaseSettings):
     risk_max_price_deviation: Fraction = Decimal("0.05")
     risk_max_daily_loss: Fraction = Decimal("0.1")
     risk_max_position_value_pct: Fraction = Decimal("0.5")
+    risk_max_open_orders: Annotated[int, Field(gt=0)] = 200
+    risk_max_orders_per_strategy: Annotated[int, Field(gt=0)] = 50  # per second
 
     # Equity the performance metrics start from (daily returns, drawdown), in quote currency.
     initial_capital: Annotated[Decimal, Field(gt=0)] = Decimal("100000")
@@ -156,7 +161,7 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     @property
-    def risk_config(self) -> dict[str, Decimal]:
+    def risk_config(self) -> dict[str, Decimal | int]:
         """The risk limits under the spec's config keys (`max_order_size`, …)."""
         prefix = "risk_"
         return {name[len(prefix) :]: getattr(self, name) for name in type(self).model_fields if name.startswith(prefix)}

@@ -45,8 +45,11 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         path.parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("postgresql"):
         kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 10)
+        kwargs.setdefault("max_overflow", kwargs["pool_size"])
         kwargs.setdefault("pool_pre_ping", True)
+    else:  # SQLite: one writer at a time anyway; the pool settings are PostgreSQL's
+        kwargs.pop("pool_size", None)
+        kwargs.pop("pool_timeout", None)
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _prepare_sqlite(engine)

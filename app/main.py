@@ -11,10 +11,12 @@ from fastapi import FastAPI
 from app.api import health, metrics
 from app.api.dashboard import install_dashboard
 from app.api.errors import install_error_handlers
+from app.api.timing import RequestTiming
 from app.api.v1 import trading as trading_api
 from app.config import Settings, SettingsError, get_settings
 from app.db import create_engine, create_session_factory
 from app.exchange import open_exchange
+from app.services.auth import VerifiedKeys
 from app.services.trading.event_feed import EventFeed
 from app.services.trading.risk import ExecutionRiskControl
 from app.services.trading.runtime import TradingRuntime
@@ -29,7 +31,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(
+            settings.database_url, pool_size=settings.database_pool_size, pool_timeout=settings.database_pool_timeout_s
+        )
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
         exchange = await open_exchange(settings)
@@ -68,7 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.caller_limits = {}
+    app.state.verified_keys = VerifiedKeys()
     install_error_handlers(app)
+    app.add_middleware(RequestTiming)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(trading_api.router)

@@ -14,7 +14,7 @@ from app.api.errors import APIError
 from app.config import Settings
 from app.exchange import ExchangeConnection
 from app.models.auth import ApiKey
-from app.services.auth import grants, hash_key, verify_api_key
+from app.services.auth import VerifiedKeys, grants, hash_key, verify_api_key
 from app.services.trading.executor import TradeExecutor
 from app.services.trading.order_manager import OrderManager
 from app.services.trading.runtime import TradingRuntime
@@ -83,7 +83,8 @@ async def _api_key(
     limiters: dict[str, AsyncLimiter] = request.app.state.caller_limits
     if len(limiters) > MAX_TRACKED_CALLERS:  # random tokens must not grow this without bound
         limiters.clear()
-    limiter = limiters.setdefault(hash_key(credentials.credentials), AsyncLimiter(CALLER_RATE_PER_S, 1))
+    key_hash = hash_key(credentials.credentials)
+    limiter = limiters.setdefault(key_hash, AsyncLimiter(CALLER_RATE_PER_S, 1))
     if not limiter.has_capacity():
         raise APIError(
             429,
@@ -92,10 +93,14 @@ async def _api_key(
             headers={"Retry-After": "1"},
         )
     await limiter.acquire()
-    key = await verify_api_key(session, credentials.credentials)
-    # End the read at once: on SQLite every transaction holds the write lock (BEGIN IMMEDIATE), and the route may
-    # hand work to other units of work (the kill switch, the tracker) that must not wait behind this one.
-    await session.commit()
+    verified: VerifiedKeys = request.app.state.verified_keys
+    known, key = verified.get(key_hash)
+    if not known:
+        key = await verify_api_key(session, credentials.credentials)
+        # End the read at once: on SQLite every transaction holds the write lock (BEGIN IMMEDIATE), and the route
+        # may hand work to other units of work (the kill switch, the tracker) that must not wait behind this one.
+        await session.commit()
+        verified.put(key_hash, key)
     if key is None:
         raise APIError(
             401, "unauthorized", "the API key is not valid or was revoked", headers={"WWW-Authenticate": "Bearer"}

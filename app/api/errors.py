@@ -12,10 +12,18 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.services.okx.errors import OKXError, OKXRateLimitError, OKXServiceUnavailable, OKXTransportError
-from app.services.trading.errors import OrderNotCancelable, OrderNotFound, RiskRejected, UnsupportedExecution
+from app.services.trading.errors import (
+    NotLeader,
+    OrderNotCancelable,
+    OrderNotFound,
+    RiskRejected,
+    UnsupportedExecution,
+)
 
 __all__ = ["APIError", "error_response", "install_error_handlers"]
 
@@ -80,9 +88,32 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _conflict(_: Request, exc: OrderNotCancelable) -> JSONResponse:
         return error_response(409, "order_finished", str(exc))
 
+    @app.exception_handler(NotLeader)
+    async def _not_leader(_: Request, exc: NotLeader) -> JSONResponse:
+        return error_response(503, "not_leader", str(exc), headers={"Retry-After": "1"})
+
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def _database_busy(_: Request, exc: SQLAlchemyTimeoutError) -> JSONResponse:
+        # Every connection of the pool is in use: answer at once rather than queue without bound.
+        return error_response(
+            503, "database_busy", "every database connection is in use; retry shortly", headers={"Retry-After": "1"}
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", exc)
+        message = "the database cannot be reached"
+        return error_response(503, "database_unavailable", message, headers={"Retry-After": "1"})
+
+    @app.exception_handler(OKXRateLimitError)
+    async def _exchange_rate_limited(_: Request, exc: OKXRateLimitError) -> JSONResponse:
+        # OKX's limit for this account (or instrument) is used up; nothing was sent (or OKX processed nothing).
+        return error_response(429, "exchange_rate_limited", exc.message, {"okx_code": exc.code}, {"Retry-After": "1"})
+
     @app.exception_handler(OKXError)
     async def _exchange(_: Request, exc: OKXError) -> JSONResponse:
-        unavailable = isinstance(exc, OKXServiceUnavailable | OKXTransportError | OKXRateLimitError)
+        unavailable = isinstance(exc, OKXServiceUnavailable | OKXTransportError)
         headers = {"Retry-After": "1"} if unavailable else None
         return error_response(
             503 if unavailable else 502, "exchange_error", exc.message, {"okx_code": exc.code}, headers

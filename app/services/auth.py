@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select
@@ -15,7 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models.auth import ApiKey
 from app.models.base import utcnow
 
-__all__ = ["SCOPES", "create_api_key", "grants", "hash_key", "list_api_keys", "revoke_api_key", "verify_api_key"]
+__all__ = [
+    "SCOPES",
+    "VerifiedKeys",
+    "create_api_key",
+    "grants",
+    "hash_key",
+    "list_api_keys",
+    "revoke_api_key",
+    "verify_api_key",
+]
 
 SCOPES = ("read", "trade", "admin")
 KEY_PREFIX = "tes_"
@@ -78,3 +88,25 @@ async def revoke_api_key(session: AsyncSession, *, key_id: int | None = None, pr
         row.revoked_at = utcnow()
     await session.flush()
     return len(rows)
+
+
+class VerifiedKeys:
+    """Answers of `verify_api_key` kept for `ttl_s` seconds, by key hash, so that a busy caller costs no query per
+    request. A revoked key therefore stops working within `ttl_s` (5 s by default), in every replica."""
+
+    def __init__(self, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, ApiKey | None]] = {}
+
+    def get(self, key_hash: str) -> tuple[bool, ApiKey | None]:
+        """(known, the key or None for a refused one)."""
+        entry = self._entries.get(key_hash)
+        if entry is None or entry[0] < time.monotonic():
+            return False, None
+        return True, entry[1]
+
+    def put(self, key_hash: str, api_key: ApiKey | None) -> None:
+        if len(self._entries) >= self.max_entries:  # random tokens must not grow this without bound
+            self._entries.clear()
+        self._entries[key_hash] = (time.monotonic() + self.ttl_s, api_key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,12 +25,13 @@ async def test_health_and_ready_on_a_migrated_database(database_url: str) -> Non
     app = create_app(load_settings(database_url=database_url, _env_file=None))
     async with serve(app) as client:
         health = await client.get("/health")
+        await asyncio.wait_for(app.state.trading.started.wait(), 15)
         ready = await client.get("/ready")
 
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
     assert (ready.status_code, ready.json()) == (
         200,
-        {"status": "ready", "checks": {"database": "ok", "exchange": "ok"}},
+        {"status": "ready", "checks": {"database": "ok", "exchange": "ok"}, "role": "leader"},
     )
     assert app.state.exchange.simulator is not None  # sim without OKX_REST_URL: the in-process simulator
 

@@ -29,6 +29,8 @@ def test_defaults_are_the_embedded_sim_on_sqlite(clean_env: pytest.MonkeyPatch) 
         "max_price_deviation": Decimal("0.05"),
         "max_daily_loss": Decimal("0.1"),
         "max_position_value_pct": Decimal("0.5"),
+        "max_open_orders": 200,
+        "max_orders_per_strategy": 50,
     }
 
 

@@ -38,6 +38,7 @@ from app.services.okx.errors import (
     OKXError,
     OKXOutcomeUnknown,
     OKXRateLimitError,
+    OKXRateLimitWaitExceeded,
     OKXRequestExpired,
     OKXServiceUnavailable,
     OKXTimestampExpired,
@@ -138,6 +139,7 @@ class OKXClient:
         clock: Callable[[], float] = time.time,
         exp_time_window_s: float = DEFAULT_EXP_TIME_WINDOW_S,
         time_sync_interval_s: float = TIME_SYNC_INTERVAL_S,
+        max_rate_wait_s: float = 2.0,
     ) -> None:
         from app.services.okx.account import OKXAccount
         from app.services.okx.market import OKXMarket, OKXPublic
@@ -155,6 +157,9 @@ class OKXClient:
         self.time_sync_interval_s = time_sync_interval_s
         self._clock = clock
         self._limiter = rate_limiter or RateLimiter()
+        # Waiting for the rate limit is bounded: past this, the request fails at once (50011, nothing sent), so an
+        # overloaded caller learns it is over the limit instead of queuing without end.
+        self.max_rate_wait_s = max_rate_wait_s
         self._offset_s = 0.0
         self._synced_at: float | None = None
         self._sync_lock = asyncio.Lock()
@@ -266,6 +271,8 @@ class OKXClient:
 
         def should_retry(exc: BaseException) -> bool:
             # A place/amend whose expTime passes while it waits is stopped in _send_once, before it is sent.
+            if isinstance(exc, OKXRateLimitWaitExceeded):
+                return False  # the wait is already over its bound: fail fast
             if isinstance(exc, OKXRateLimitError | OKXTimestampExpired):
                 return True  # refused before processing: repeating is safe
             return safe_to_repeat and isinstance(exc, OKXTransportError | OKXServiceUnavailable)
@@ -318,7 +325,13 @@ class OKXClient:
         query = encode_query(params)
         content = to_okx_json(body) if body is not None else ""
         items: Iterable[dict[str, Any]] = body if isinstance(body, list) else [body or params or {}]
-        await self._limiter.acquire(method, path, items)
+        try:
+            await asyncio.wait_for(self._limiter.acquire(method, path, items), self.max_rate_wait_s)
+        except TimeoutError:
+            raise OKXRateLimitWaitExceeded(
+                f"{method} {path}: OKX's rate limit is used up for at least {self.max_rate_wait_s:g} s; nothing sent",
+                code="50011",
+            ) from None
 
         target = path + (f"?{query}" if query else "")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}

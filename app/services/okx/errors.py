@@ -22,6 +22,7 @@ __all__ = [
     "OKXOutcomeUnknown",
     "OKXParameterError",
     "OKXRateLimitError",
+    "OKXRateLimitWaitExceeded",
     "OKXRequestExpired",
     "OKXServiceUnavailable",
     "OKXTimestampExpired",
@@ -71,6 +72,10 @@ class OKXServiceUnavailable(OKXAPIError):
 
 class OKXRateLimitError(OKXAPIError):
     """50011 (or 50061, the sub-account order-rate cap): too many requests."""
+
+
+class OKXRateLimitWaitExceeded(OKXRateLimitError):
+    """Refused here, before sending: OKX's limit is used up for longer than the client may wait (not retried)."""
 
 
 class OKXAuthError(OKXAPIError):

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from app.services.trading.risk import RiskCheckResult
 
-__all__ = ["OrderNotCancelable", "OrderNotFound", "RiskRejected", "TradingError", "UnsupportedExecution"]
+__all__ = [
+    "NotLeader",
+    "OrderNotCancelable",
+    "OrderNotFound",
+    "RiskRejected",
+    "TradingError",
+    "UnsupportedExecution",
+]
 
 
 class TradingError(Exception):
@@ -31,3 +38,7 @@ class OrderNotFound(TradingError):
 
 class OrderNotCancelable(TradingError):
     """The order is already finished (filled, canceled, rejected, failed, expired)."""
+
+
+class NotLeader(TradingError):
+    """Work that only the leading replica does (executions) was asked of a standby (HTTP 503, retry)."""

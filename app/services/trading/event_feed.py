@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from app.models.trading import ExecutionEvent
+from app.services.trading.commit_hooks import after_commit
 
 __all__ = ["CHANNEL", "EventFeed", "SubscriberTooSlow", "mark_written"]
 
@@ -48,21 +49,22 @@ class SubscriberTooSlow(Exception):
 
 
 def mark_written(session: AsyncSession) -> None:
-    """Called for every event added to a session: its commit will wake the feeds."""
-    session.sync_session.info[_WROTE] = True
+    """Called for every event added to a session: its commit will wake the feeds (once per transaction)."""
+    info = session.sync_session.info
+    if not info.get(_WROTE):
+        info[_WROTE] = True
+        after_commit(session, _wake_feeds)
+
+
+def _wake_feeds() -> None:
+    for feed in list(_FEEDS):
+        feed.wake()
 
 
 @event.listens_for(Session, "before_commit")
 def _notify_replicas(session: Session) -> None:
-    if session.info.get(_WROTE) and session.get_bind().dialect.name == "postgresql":
+    if session.info.pop(_WROTE, False) and session.get_bind().dialect.name == "postgresql":
         session.connection().exec_driver_sql(f"NOTIFY {CHANNEL}")  # delivered when (and if) this commits
-
-
-@event.listens_for(Session, "after_commit")
-def _wake_feeds(session: Session) -> None:
-    if session.info.pop(_WROTE, False):
-        for feed in list(_FEEDS):
-            feed.wake()
 
 
 @event.listens_for(Session, "after_rollback")
@@ -81,6 +83,7 @@ class EventFeed:
         late_window_s: float = 60.0,
         queue_size: int = 1000,
         batch_size: int = 500,
+        coalesce_s: float = 0.01,
     ) -> None:
         self.session_factory = session_factory
         self.engine = engine  # for LISTEN on PostgreSQL
@@ -89,6 +92,7 @@ class EventFeed:
         self.late_window_s = late_window_s
         self.queue_size = queue_size
         self.batch_size = batch_size
+        self.coalesce_s = coalesce_s
         self.watermark = 0  # every event with an id up to here was delivered or passed over
         self._gap_since: float | None = None
         self._skipped: dict[int, float] = {}  # passed-over id -> until when to look for it
@@ -134,7 +138,10 @@ class EventFeed:
             timeout = 0.05 if self._gap_since is not None else self.poll_interval_s
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+                await asyncio.sleep(self.coalesce_s)  # a burst of commits is read in one query
             self._wake.clear()
+            if not self._subscribers:
+                continue  # nobody listening: nothing to read (the first subscriber starts from the newest id)
             try:
                 while await self._poll():  # a full batch: there may be more
                     pass
@@ -217,9 +224,20 @@ class EventFeed:
 
     # --- subscribing --------------------------------------------------------------------------------------
 
+    async def newest_id(self) -> int:
+        """The id live delivery goes on from. The feed stands still without subscribers, so then it is read now."""
+        await self.started.wait()
+        if not self._subscribers:
+            async with self.session_factory() as session:
+                newest = (await session.execute(select(func.max(ExecutionEvent.id)))).scalar() or 0
+            if not self._subscribers:
+                self.watermark = max(self.watermark, newest)
+                self._gap_since, self._skipped = None, {}
+        return self.watermark
+
     async def subscribe(self, after: int | None = None) -> AsyncIterator[list[ExecutionEvent]]:
         """Batches of events: those after `after` from the table first (None: only new ones), then live ones."""
-        await self.started.wait()
+        await self.newest_id()
         queue: asyncio.Queue[list[ExecutionEvent]] = asyncio.Queue()
         self._subscribers.add(queue)
         try:

@@ -3,19 +3,37 @@ so that it commits with that change or not at all."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.base import utcnow
 from app.models.trading import ExecutionEvent, ExecutionEventType, Order, Position, Trade
+from app.services.trading.commit_hooks import after_commit
 from app.services.trading.event_feed import mark_written
 from app.services.trading.metrics import note_event
 
-__all__ = ["json_safe", "record_event"]
+__all__ = ["json_safe", "listen_committed", "record_event"]
+
+CommittedListener = Callable[[ExecutionEventType, dict[str, Any]], None]
+_listeners: list[CommittedListener] = []
+
+
+def listen_committed(listener: CommittedListener) -> Callable[[], None]:
+    """Call `listener(event_type, data)` for every event once its transaction has committed (in this process).
+    Returns the function that stops it."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener) if listener in _listeners else None
+
+
+def _tell(event_type: ExecutionEventType, data: dict[str, Any]) -> None:
+    for listener in list(_listeners):
+        listener(event_type, data)
 
 
 def json_safe(value: Any) -> Any:
@@ -65,4 +83,6 @@ def record_event(
     session.add(event)
     note_event(session, event_type, event.data, event.instrument_id, order)
     mark_written(session)
+    if _listeners:
+        after_commit(session, partial(_tell, event_type, event.data))
     return event

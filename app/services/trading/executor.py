@@ -26,12 +26,13 @@ from app.services.okx.errors import (
     OKXError,
     OKXOrderAlreadyFinished,
     OKXOutcomeUnknown,
+    OKXRateLimitError,
 )
 from app.services.okx.market import instrument_type_of
 from app.services.okx.trade import AmendRequest, OrderRequest
 from app.services.trading.errors import OrderNotCancelable, OrderNotFound, RiskRejected, UnsupportedExecution
 from app.services.trading.events import record_event
-from app.services.trading.metrics import SUBMIT_SECONDS
+from app.services.trading.metrics import INTERNAL_OVERHEAD, SUBMIT_SECONDS, WORK_RECEIVED_AT
 from app.services.trading.order_manager import OrderManager, OrderParams
 from app.services.trading.order_state import OrderTrigger
 from app.services.trading.order_tracker import OrderTracker
@@ -195,6 +196,8 @@ class TradeExecutor:
             reduce_only=params.reduce_only or None,
         )
         sent = time.perf_counter()
+        if (received := WORK_RECEIVED_AT.get()) is not None:
+            INTERNAL_OVERHEAD.observe(sent - received)
         try:
             ack = await self.okx.trade.place_order(request, exp_time_ms=exp_time_ms)
             SUBMIT_SECONDS.observe(time.perf_counter() - sent)
@@ -208,6 +211,14 @@ class TradeExecutor:
                 return await self.reconcile_order(order)
             except OKXError:
                 return order  # still unknown: the tracker's reconciliation settles it once the exchange answers
+        except OKXRateLimitError as exc:
+            # Over OKX's rate limit: nothing was placed. The order is closed as rejected and its idempotency key
+            # released, so the caller (told 429) may send the same order again with the same key.
+            order = await self.orders.lock(order_id)
+            await self.orders.transition(order, OrderTrigger.REJECTED, error_code=exc.code, error_message=exc.message)
+            order.idempotency_key = None
+            await self.session.commit()
+            raise
         except OKXAPIError as exc:
             SUBMIT_SECONDS.observe(time.perf_counter() - sent)
             order = await self.orders.lock(order_id)

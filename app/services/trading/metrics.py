@@ -10,17 +10,18 @@ Counters are per process, as Prometheus expects: sum them over replicas with `su
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
 
 from app.models.trading import ExecutionEventType, Order, OrderSide, OrderStatus, Position
+from app.services.trading.commit_hooks import after_commit
 
-__all__ = ["SUBMIT_SECONDS", "note_event", "refresh_gauges"]
+__all__ = ["INTERNAL_OVERHEAD", "SUBMIT_SECONDS", "WORK_RECEIVED_AT", "note_event", "refresh_gauges"]
 
 ORDERS = Counter("trading_orders", "Orders that entered each status", ["status"])
 FILLS = Counter("trading_fills", "Fills stored", ["instrument", "liquidity"])
@@ -38,12 +39,18 @@ SLIPPAGE_BPS = Histogram(
     "Filled orders: average fill price against the arrival price, in basis points (positive = worse)",
     buckets=(-50, -20, -10, -5, -2, -1, 0, 1, 2, 5, 10, 20, 50, 100),
 )
+INTERNAL_OVERHEAD = Histogram(
+    "trading_internal_overhead_seconds",
+    "Time inside the service before an order goes out: request received to OKX request sent",
+    buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 1.0),
+)
+# When the work that led to the current order was requested (set by the API for each request).
+WORK_RECEIVED_AT: ContextVar[float | None] = ContextVar("work_received_at", default=None)
 OPEN_ORDERS = Gauge("trading_open_orders", "Orders not yet finished, per instrument", ["instrument"])
 POSITION_SIZE = Gauge("trading_position_size", "Signed position size (long > 0)", ["instrument", "side"])
 UNREALIZED_PNL = Gauge("trading_unrealized_pnl", "Unrealized PnL at the last mark", ["instrument", "side"])
 REALIZED_PNL = Gauge("trading_realized_pnl", "Realized PnL of the position, gross of fees", ["instrument", "side"])
 
-_PENDING = "trading_metrics_pending"
 Update = Callable[[], None]
 
 
@@ -93,19 +100,8 @@ def note_event(
     order: Order | None,
 ) -> None:
     """Count the event when (and only if) the session's transaction commits."""
-    if updates := _updates(event_type, data, instrument_id, order):
-        session.sync_session.info.setdefault(_PENDING, []).extend(updates)
-
-
-@event.listens_for(Session, "after_commit")
-def _apply(session: Session) -> None:
-    for update in session.info.pop(_PENDING, ()):
-        update()
-
-
-@event.listens_for(Session, "after_rollback")
-def _discard(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    for update in _updates(event_type, data, instrument_id, order):
+        after_commit(session, update)
 
 
 async def refresh_gauges(session: AsyncSession) -> None:

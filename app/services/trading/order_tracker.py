@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -77,6 +77,7 @@ class OrderTracker:
         credentials: OKXCredentials | None = None,
         poll_interval_s: float = 5.0,
         clock: Callable[[], datetime] = utcnow,
+        max_concurrent_pushes: int = 8,
     ) -> None:
         self.okx = okx_client
         self.order_manager = order_manager
@@ -88,7 +89,11 @@ class OrderTracker:
         self._tracked: dict[int, _Tracked] = {}
         self._ws: OKXWebSocket | None = None
         self._poller: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()  # one unit of work at a time: pushes, gap fills and polls never interleave
+        # One unit of work at a time per order (pushes, gap fills and polls of one order never interleave), many
+        # orders at once: pushes of different orders are applied concurrently, up to `max_concurrent_pushes`.
+        self._order_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._slots = asyncio.Semaphore(max_concurrent_pushes)
+        self._applying: set[asyncio.Task[None]] = set()
         self.last_push_at: float | None = None
         self.last_gap_fill_at: datetime | None = None
         self.last_gap_fill_orders = 0
@@ -117,6 +122,9 @@ class OrderTracker:
         if self._ws is not None:
             await self._ws.close()
             self._ws = None
+        for task in list(self._applying):
+            task.cancel()
+        await asyncio.gather(*self._applying, return_exceptions=True)
 
     @property
     def status(self) -> TrackerStatus:
@@ -130,6 +138,22 @@ class OrderTracker:
             last_gap_fill_at=self.last_gap_fill_at,
             last_gap_fill_orders=self.last_gap_fill_orders,
         )
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, key: str) -> AsyncIterator[None]:
+        """The lock of one order (by clOrdId, or ordId for an order without one); dropped when nobody holds it.
+        asyncio's locks are FIFO, so pushes of one order are applied in the order they arrived."""
+        lock, users = self._order_locks.get(key) or (asyncio.Lock(), 0)
+        self._order_locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._order_locks[key]
+            if users <= 1:
+                del self._order_locks[key]
+            else:
+                self._order_locks[key] = (lock, users - 1)
 
     # --- what is tracked ----------------------------------------------------------------------------------
 
@@ -201,7 +225,7 @@ class OrderTracker:
         except OKXError as exc:
             log.warning("order tracker: unreadable push ignored: %s", exc)
             return None
-        async with self._lock, self._session() as session:
+        async with self._one_at_a_time(snapshot.cl_ord_id or snapshot.ord_id), self._slots, self._session() as session:
             sync = ExchangeOrderSync(self.okx, session)
             result = await sync.apply(snapshot, from_push=True)
             order = result.order
@@ -216,14 +240,15 @@ class OrderTracker:
         return order
 
     async def reconcile(self, order_id: int) -> Order | None:
-        async with self._lock, self._session() as session:
+        async with self._session() as session:
             order = await session.get(Order, order_id)
             await session.commit()  # no lock held while the exchange is asked
             if order is None:
                 self._tracked.pop(order_id, None)
                 return None
-            order = await ExchangeOrderSync(self.okx, session).reconcile(order, self.clock())
-            await session.commit()
+            async with self._one_at_a_time(order.client_order_id or order.exchange_order_id or str(order.id)):
+                order = await ExchangeOrderSync(self.okx, session).reconcile(order, self.clock())
+                await session.commit()
         await self._finish(order, {"source": "rest"})
         return order
 
@@ -244,7 +269,8 @@ class OrderTracker:
             if snapshot.cl_ord_id:
                 still_open.add(snapshot.cl_ord_id)
             try:
-                async with self._lock, self._session() as session:
+                key = snapshot.cl_ord_id or snapshot.ord_id
+                async with self._one_at_a_time(key), self._session() as session:
                     sync = ExchangeOrderSync(self.okx, session)
                     result = await sync.apply(snapshot)
                     order = result.order
@@ -277,10 +303,24 @@ class OrderTracker:
         if isinstance(event, WSPush) and event.channel == "orders":
             self.last_push_at = time.monotonic()
             for item in event.data:
-                await self.apply_push(item)
+                # Not awaited here: the socket keeps reading while pushes of different orders are applied at once.
+                task = asyncio.create_task(self._apply_logged(item))
+                self._applying.add(task)
+                task.add_done_callback(self._applying.discard)
         elif isinstance(event, WSConnected):
             # Subscribed again: whatever happened while the socket was down is fetched by REST.
             await self.gap_fill()
+
+    async def _apply_logged(self, item: dict[str, Any]) -> None:
+        try:
+            await self.apply_push(item)
+        except Exception:  # the gap fill after the next reconnect or poll brings this order up to date
+            log.exception("order tracker: applying a push failed: %s", item.get("clOrdId") or item.get("ordId"))
+
+    async def settled(self) -> None:
+        """Wait until every push received so far has been applied (tests, shutdown)."""
+        while self._applying:
+            await asyncio.gather(*list(self._applying), return_exceptions=True)
 
     async def _poll(self) -> None:
         """While the socket is down, poll everything; while it is up, only the orders not yet acknowledged

@@ -168,6 +168,11 @@ class ExecutionRiskControl:
         self.open_orders += 1
         self._strategies.setdefault(strategy_id, _StrategyWindow()).sent.append(self._clock())
 
+    def order_finished(self) -> None:
+        """An order reached a final status (committed): it no longer counts as open. Without this, a burst of orders
+        that finish at once would still count until the next recount and refuse new ones."""
+        self.open_orders = max(0, self.open_orders - 1)
+
     def set_open_orders(self, count: int) -> None:
         self.open_orders = count
 

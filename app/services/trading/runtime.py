@@ -21,12 +21,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models.base import utcnow
-from app.models.trading import Execution, ExecutionAlgorithm, ExecutionEventType, ExecutionStatus, Trade
+from app.models.trading import (
+    Execution,
+    ExecutionAlgorithm,
+    ExecutionEventType,
+    ExecutionStatus,
+    OrderStatus,
+    Trade,
+)
 from app.services.okx.client import OKXClient
 from app.services.okx.deadman import DeadManSwitch
 from app.services.okx.errors import OKXError
-from app.services.trading.errors import OrderNotCancelable
-from app.services.trading.events import record_event
+from app.services.trading.errors import NotLeader, OrderNotCancelable
+from app.services.trading.events import listen_committed, record_event
 from app.services.trading.execution_strategies import (
     IcebergExecution,
     LimitExecution,
@@ -35,6 +42,7 @@ from app.services.trading.execution_strategies import (
 )
 from app.services.trading.execution_strategies.base import ExecutionStrategy
 from app.services.trading.executor import TradeExecutor
+from app.services.trading.leadership import Leadership, engine_of
 from app.services.trading.order_manager import OrderManager, OrderParams
 from app.services.trading.order_tracker import OrderTracker
 from app.services.trading.position_manager import PositionManager
@@ -54,6 +62,12 @@ STRATEGIES: dict[ExecutionAlgorithm, type[ExecutionStrategy]] = {
 }
 
 
+_ORDER_MOVES = frozenset(
+    {ExecutionEventType.ORDER_STATUS_CHANGED, ExecutionEventType.ORDER_CANCELED, ExecutionEventType.ORDER_REJECTED}
+)
+_FINAL_STATUSES = frozenset(status.value for status in OrderStatus if status.is_terminal)
+
+
 class TradingRuntime:
     def __init__(
         self,
@@ -66,6 +80,7 @@ class TradingRuntime:
         tracker_poll_interval_s: float = 5.0,
         price_refresh_s: float = 2.0,
         instrument_refresh_s: float = 300.0,
+        leadership: Leadership | None = None,
     ) -> None:
         self.okx = okx_client
         self.session_factory = session_factory
@@ -94,6 +109,9 @@ class TradingRuntime:
         self.account = Account(equity=Decimal(0))  # what the risk checks read; refreshed with the prices
         # Executions being worked by this process: id -> (task, strategy).
         self.executions: dict[int, tuple[asyncio.Task[list[Any]], ExecutionStrategy]] = {}
+        self._stop_listening: Callable[[], None] = lambda: None
+        self.leadership = leadership or Leadership(engine_of(session_factory))
+        self.leading = asyncio.Event()  # set while this replica leads
 
     def healthy(self) -> bool:
         """Healthy enough to keep our orders working: the tracker hears the exchange."""
@@ -105,6 +123,7 @@ class TradingRuntime:
         """Start in the background: the service answers (/health, /ready saying why it is not ready) even while
         the database or the exchange is still unreachable; start-up is retried until it succeeds."""
         self.started = asyncio.Event()
+        self._stop_listening = listen_committed(self._on_committed_event)
         self._tasks = [asyncio.create_task(self._start_with_retries(), name="trading-start")]
 
     async def _start_with_retries(self) -> None:
@@ -113,8 +132,6 @@ class TradingRuntime:
             try:
                 await self._refresh_instruments()
                 await self._refresh_prices()
-                await self.tracker.start()  # reconciles every open order of the database
-                await self._resume_executions()  # executions a previous process left running carry on
                 break
             except Exception:
                 log.exception("trading runtime: start-up failed, retrying in %.0f s", delay)
@@ -123,17 +140,58 @@ class TradingRuntime:
         self._tasks += [
             asyncio.create_task(self._every(self.price_refresh_s, self._refresh_prices), name="risk-prices"),
             asyncio.create_task(self._every(self.instrument_refresh_s, self._refresh_instruments), name="risk-rules"),
+            asyncio.create_task(self._lead(), name="trading-lead"),
         ]
-        if self.dead_man is not None:
-            await self.dead_man.start()
+        # A replica that can lead at once (always on SQLite) is started once it leads; a standby serves at once.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.leading.wait(), self.leadership.retry_s * 2)
         self.started.set()
 
+    async def _lead(self) -> None:
+        """Lead whenever this replica holds the lock: the tracker (with start-up reconciliation of every open
+        order), executions left running, the dead-man switch. Stand by again if the lock is lost."""
+        while True:
+            await self.leadership.acquire()
+            try:
+                delay = 1.0
+                while True:
+                    try:
+                        await self.tracker.start()  # reconciles every open order of the database
+                        await self._resume_executions()  # executions a previous leader left running carry on
+                        break
+                    except Exception:
+                        log.exception("trading runtime: taking the lead failed, retrying in %.0f s", delay)
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, 30.0)
+                if self.dead_man is not None:
+                    await self.dead_man.start()
+                self.leading.set()
+                await self.leadership.watch()
+            finally:
+                self.leading.clear()
+                await self._stand_down()
+
+    async def _stand_down(self) -> None:
+        """Stop the leader's work (leadership lost, or stopping): executions stay `running` for the next leader."""
+        for execution_id, (task, _) in list(self.executions.items()):
+            task.cancel()
+            self.executions.pop(execution_id, None)
+        if self.dead_man is not None:
+            await self.dead_man.stop(disarm=False)
+        await self.tracker.stop()
+        await self.leadership.release()
+
+    def _on_committed_event(self, event_type: ExecutionEventType, data: dict[str, Any]) -> None:
+        if event_type in _ORDER_MOVES and data.get("to") in _FINAL_STATUSES:
+            self.risk.order_finished()
+
     async def stop(self) -> None:
+        self._stop_listening()
         # Every running execution is told to stop at once, then given a bounded time together.
         await asyncio.gather(
             *(self.cancel_execution(execution_id, wait_s=5.0) for execution_id in list(self.executions))
         )
-        if self.dead_man is not None:
+        if self.dead_man is not None and self.leadership.is_leader:
             await self.dead_man.stop(disarm=True)
         for task in self._tasks:
             task.cancel()
@@ -142,6 +200,7 @@ class TradingRuntime:
                 await task
         self._tasks = []
         await self.tracker.stop()
+        await self.leadership.release()
 
     @staticmethod
     async def _every(seconds: float, action: Callable[[], Awaitable[None]]) -> None:
@@ -245,7 +304,10 @@ class TradingRuntime:
         self, algorithm: ExecutionAlgorithm, config: dict[str, Any], params: OrderParams, strategy_id: str | None
     ) -> Execution:
         """Record the parent execution and work it in the background (its children risk-checked against the
-        account); ValueError for a config or order the strategy cannot take."""
+        account); ValueError for a config or order the strategy cannot take. Executions run on the leading
+        replica only (it alone resumes them after a restart), so a standby refuses with `NotLeader`."""
+        if not self.leadership.is_leader:
+            raise NotLeader("executions run on the leading replica; this one is on standby: retry (or ask the leader)")
         strategy, session = self._strategy(algorithm, config)  # (an unused session holds no connection)
         try:
             execution = await strategy.begin(params, strategy_id=strategy_id)

@@ -97,8 +97,7 @@ async def stream(websocket: WebSocket) -> None:
     except WebSocketDisconnect:
         return
     feed: EventFeed = websocket.app.state.event_feed
-    await feed.started.wait()
-    await websocket.send_json({"type": "login", "last_id": feed.watermark})
+    await websocket.send_json({"type": "login", "last_id": await feed.newest_id()})
     lock = asyncio.Lock()
     activity = asyncio.Event()
 

@@ -18,6 +18,7 @@ from app.services.okx.simulator.config import (
     Faults,
     SimulatorConfig,
 )
+from app.services.okx.simulator.instruments import EXTRA_SPOT_INSTRUMENTS, extra_spot_balances
 from app.services.okx.simulator.server import OKXSimulator
 
 
@@ -31,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--passphrase", default=SANDBOX_PASSPHRASE)
     parser.add_argument("--tick-interval", type=float, default=1.0, help="seconds between price steps (0 = frozen)")
     parser.add_argument("--no-rate-limit", action="store_true", help="do not answer 50011 (benchmarks)")
+    parser.add_argument(
+        "--many-instruments", action="store_true", help="add 20 spot pairs (SOL-USDT, XRP-USDT, …) for load tests"
+    )
     parser.add_argument("--tls-cert", help="serve https/wss with this certificate (PEM)")
     parser.add_argument("--tls-key", help="the certificate's private key (PEM)")
     for name in Faults.__dataclass_fields__:
@@ -51,6 +55,9 @@ async def _serve(args: argparse.Namespace) -> None:
         tick_interval_s=args.tick_interval,
         faults=faults,
     )
+    if args.many_instruments:
+        config.instruments = (*config.instruments, *EXTRA_SPOT_INSTRUMENTS)
+        config.balances = {**config.balances, **extra_spot_balances()}
     ssl_context = None
     if args.tls_cert:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

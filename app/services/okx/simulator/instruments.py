@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["DEFAULT_BALANCES", "DEFAULT_INSTRUMENTS", "SimInstrument", "fmt"]
+__all__ = [
+    "DEFAULT_BALANCES",
+    "DEFAULT_INSTRUMENTS",
+    "EXTRA_SPOT_INSTRUMENTS",
+    "SimInstrument",
+    "extra_spot_balances",
+    "fmt",
+]
 
 
 def fmt(value: Decimal | None) -> str:
@@ -120,3 +127,31 @@ DEFAULT_INSTRUMENTS: tuple[SimInstrument, ...] = (
 )
 
 DEFAULT_BALANCES: dict[str, Decimal] = {"USDT": Decimal("1000000"), "BTC": Decimal("10"), "ETH": Decimal("100")}
+
+
+# `--many-instruments` (load tests): OKX limits order placement per instrument (60 per 2 s), so an account placing
+# hundreds of orders a second spreads them over many instruments, as these twenty spot pairs allow.
+_EXTRA_SPOT = {
+    "SOL": "150", "XRP": "0.6", "DOGE": "0.15", "ADA": "0.45", "AVAX": "35", "LINK": "15", "DOT": "7",
+    "LTC": "80", "TRX": "0.12", "BCH": "400", "ATOM": "9", "UNI": "8", "NEAR": "5", "APT": "9", "ARB": "1.1",
+    "OP": "2.5", "FIL": "6", "ETC": "25", "XLM": "0.11", "SUI": "1.5",
+}  # fmt: skip
+EXTRA_SPOT_INSTRUMENTS: tuple[SimInstrument, ...] = tuple(
+    SimInstrument(
+        inst_id=f"{base}-USDT",
+        inst_type="SPOT",
+        base_ccy=base,
+        quote_ccy="USDT",
+        tick_sz=Decimal("0.0001"),
+        lot_sz=Decimal("0.0001"),
+        min_sz=Decimal("0.001"),
+        start_price=Decimal(price),
+        maker_fee_rate=Decimal("0.0008"),
+        taker_fee_rate=Decimal("0.001"),
+    )
+    for base, price in _EXTRA_SPOT.items()
+)
+
+
+def extra_spot_balances() -> dict[str, Decimal]:
+    return {instrument.base_ccy: Decimal("1000000") for instrument in EXTRA_SPOT_INSTRUMENTS}

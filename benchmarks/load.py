@@ -1,0 +1,364 @@
+"""Load: K strategy clients against the service (uvicorn, PostgreSQL) and the simulator, each its own process.
+
+Targets on a 2-core machine: at least 500 accepted orders/s sustained, p99 API latency below 50 ms, zero errors.
+
+What runs: the OKX simulator (`--many-instruments`: 23 instruments, OKX's per-instrument rate limits on), one or more
+service replicas (`python -m app serve`) on a fresh PostgreSQL database, and this process as K clients, each with
+its own API key and strategy id. Each client alternates `POST /orders` (an IOC limit buy 2 % under the market: the
+exchange accepts it, then cancels it unfilled) and `POST /signals` (a market buy of 20 USDT: it fills), spread over
+the instruments, as fast as its answers come back, for `--duration` seconds.
+
+Printed: accepted orders/s, p50/p95/p99/max API latency, the service's internal overhead (request received → OKX
+request sent, from its `trading_internal_overhead_seconds` histogram), errors; then it checks that every accepted
+order exists exactly once in the database and exactly once on the exchange, and nothing else does.
+
+`--soak SECONDS` runs at a fixed, lower rate (`--rate`) for that long and prints the service's memory (RSS), open
+file descriptors and database connections every `--sample` seconds, to show them flat.
+
+Run: `.venv/bin/python benchmarks/load.py [--clients 16] [--duration 30] [--replicas 1]`
+     `.venv/bin/python benchmarks/load.py --soak 600 --rate 100`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.db import create_engine, create_session_factory
+from app.migrations import upgrade_to_head_async
+from app.services.auth import create_api_key
+
+INSTRUMENTS = [
+    "BTC-USDT", "ETH-USDT", "SOL-USDT", "XRP-USDT", "DOGE-USDT", "ADA-USDT", "AVAX-USDT", "LINK-USDT", "DOT-USDT",
+    "LTC-USDT", "TRX-USDT", "BCH-USDT", "ATOM-USDT", "UNI-USDT", "NEAR-USDT", "APT-USDT", "ARB-USDT", "OP-USDT",
+    "FIL-USDT", "ETC-USDT", "XLM-USDT", "SUI-USDT",
+]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+@dataclass
+class Results:
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    accepted: list[str] = field(default_factory=list)  # client order ids the service answered as placed
+    errors: list[str] = field(default_factory=list)
+
+
+async def _prepare_database(url: str, clients: int) -> list[str]:
+    admin_url, _, name = url.rpartition("/")
+    admin = await asyncpg.connect(_plain(admin_url) + "/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    await upgrade_to_head_async(url, quiet=True)
+    engine = create_engine(url)
+    keys = []
+    async with create_session_factory(engine)() as session:
+        for n in range(clients + 1):  # the last one reads /metrics
+            key, _ = await create_api_key(session, name=f"load-{n}", scopes=["trade"])
+            keys.append(key)
+        await session.commit()
+    await engine.dispose()
+    return keys
+
+
+def _start_simulator(workdir: Path) -> tuple[subprocess.Popen[str], str]:
+    port = _free_port()
+    log = (workdir / "simulator.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.services.okx.simulator", "--port", str(port), "--many-instruments"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def _start_service(workdir: Path, database_url: str, okx_url: str, n: int) -> tuple[subprocess.Popen[str], str]:
+    port = _free_port()
+    environment = {
+        **os.environ,
+        "ENVIRONMENT": "sim",
+        "DATABASE_URL": database_url,
+        "OKX_REST_URL": okx_url,
+        "PORT": str(port),
+        "LOG_LEVEL": os.environ.get("LOAD_LOG_LEVEL", "WARNING"),
+        "RISK_MAX_OPEN_ORDERS": "100000",
+        "RISK_MAX_ORDERS_PER_STRATEGY": "1000",
+        "RISK_MAX_ORDER_SIZE": "1000000",
+    }
+    log = (workdir / f"service-{n}.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve"], env=environment, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def _wait_ready(http: aiohttp.ClientSession, url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            async with http.get(url) as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.2)
+    raise SystemExit(f"{url} did not get ready in {timeout:.0f} s")
+
+
+async def _prices(http: aiohttp.ClientSession, okx_url: str) -> dict[str, Decimal]:
+    async with http.get(f"{okx_url}/api/v5/market/tickers", params={"instType": "SPOT"}) as response:
+        body = await response.json()
+    return {t["instId"]: Decimal(t["last"]) for t in body["data"]}
+
+
+async def _client(
+    n: int,
+    http: aiohttp.ClientSession,
+    service_urls: list[str],
+    key: str,
+    prices: dict[str, Decimal],
+    until: float,
+    results: Results,
+    pause_s: float,
+) -> None:
+    headers = {"Authorization": f"Bearer {key}"}
+    instruments = itertools.cycle(INSTRUMENTS[n % len(INSTRUMENTS) :] + INSTRUMENTS[: n % len(INSTRUMENTS)])
+    for sequence in itertools.count():
+        if time.monotonic() >= until:
+            return
+        instrument = next(instruments)
+        base_url = service_urls[sequence % len(service_urls)]
+        if sequence % 2 == 0:
+            price = (prices[instrument] * Decimal("0.98")).quantize(Decimal("0.0001"))
+            path, body = (
+                "/api/v1/trading/orders",
+                {"instrument_id": instrument, "side": "buy", "order_type": "ioc", "size": "1", "price": str(price),
+                 "strategy_id": f"load-{n}"},
+            )  # fmt: skip
+            if instrument in ("BTC-USDT", "ETH-USDT"):
+                body["size"] = "0.001"
+        else:
+            path, body = (
+                "/api/v1/trading/signals",
+                {"strategy_id": f"load-{n}", "instrument_id": instrument, "side": "buy", "notional": "20"},
+            )
+        started = time.perf_counter()
+        try:
+            async with http.post(base_url + path, json=body, headers=headers) as response:
+                answer = await response.json()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            results.errors.append(f"{path}: {type(exc).__name__}: {exc}")
+            continue
+        results.latencies.append(time.perf_counter() - started)
+        results.statuses[str(status)] += 1
+        if status in (200, 201) and answer.get("status") not in ("rejected", "failed"):
+            results.accepted.append(answer["client_order_id"])
+        else:
+            results.errors.append(f"{path} → {status}: {str(answer)[:200]}")
+        if pause_s:
+            await asyncio.sleep(pause_s)
+
+
+def _quantile_from_histogram(buckets: list[tuple[float, float]], q: float) -> float:
+    """Linear interpolation inside cumulative Prometheus buckets (upper bound, count)."""
+    total = buckets[-1][1]
+    if total == 0:
+        return float("nan")
+    target = q * total
+    previous_bound, previous_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= target:
+            if bound == float("inf"):
+                return previous_bound
+            share = (target - previous_count) / max(count - previous_count, 1e-12)
+            return previous_bound + (bound - previous_bound) * share
+        previous_bound, previous_count = bound, count
+    return previous_bound
+
+
+async def _overhead(http: aiohttp.ClientSession, service_urls: list[str], key: str) -> tuple[float, float, float, int]:
+    """p50, p99, mean (seconds) and count of trading_internal_overhead_seconds, summed over the replicas."""
+    merged: dict[float, float] = {}
+    total_sum = total_count = 0.0
+    for url in service_urls:
+        async with http.get(f"{url}/metrics", headers={"Authorization": f"Bearer {key}"}) as response:
+            text = await response.text()
+        for family in text_string_to_metric_families(text):
+            if family.name != "trading_internal_overhead_seconds":
+                continue
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    bound = float(sample.labels["le"])
+                    merged[bound] = merged.get(bound, 0.0) + sample.value
+                elif sample.name.endswith("_sum"):
+                    total_sum += sample.value
+                elif sample.name.endswith("_count"):
+                    total_count += sample.value
+    buckets = sorted(merged.items())
+    return (
+        _quantile_from_histogram(buckets, 0.5),
+        _quantile_from_histogram(buckets, 0.99),
+        total_sum / total_count if total_count else float("nan"),
+        int(total_count),
+    )
+
+
+async def _verify(database_url: str, http: aiohttp.ClientSession, okx_url: str, accepted: list[str]) -> list[str]:
+    """Every accepted order exactly once in the database and on the exchange; nothing else on either side."""
+    problems = []
+    connection = await asyncpg.connect(_plain(database_url))
+    try:
+        rows = await connection.fetch("SELECT client_order_id FROM orders WHERE client_order_id IS NOT NULL")
+    finally:
+        await connection.close()
+    in_database = Counter(row[0] for row in rows)
+    async with http.get(f"{okx_url}/sim/v1/state") as response:
+        state = await response.json()
+    on_exchange = Counter(order["clOrdId"] for order in state["orders"])
+    accepted_set = Counter(accepted)
+    if dup := [k for k, c in accepted_set.items() if c > 1]:
+        problems.append(f"{len(dup)} client order ids answered twice")
+    for name, side in (("database", in_database), ("exchange", on_exchange)):
+        missing = [k for k in accepted_set if side[k] != 1]
+        extra = [k for k in side if k not in accepted_set]
+        if missing:
+            problems.append(f"{len(missing)} accepted orders not exactly once in the {name}, e.g. {missing[:3]}")
+        if extra:
+            problems.append(f"{len(extra)} orders in the {name} that no client was told about, e.g. {extra[:3]}")
+    return problems
+
+
+def _process_stats(pid: int, database_url: str) -> tuple[float, int, int]:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    name = database_url.rpartition("/")[2]
+    connections = int(
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-At", "-c",
+             f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}'"],
+            capture_output=True, text=True, check=False,
+        ).stdout.strip() or 0
+    )  # fmt: skip
+    return rss_kb / 1024, fds, connections
+
+
+def _report(results: Results, elapsed: float, overhead: tuple[float, float, float, int]) -> None:
+    ordered = sorted(results.latencies)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")
+
+    print(f"requests: {len(results.latencies):,} in {elapsed:.1f} s; HTTP statuses {dict(results.statuses)}")
+    print(f"accepted orders: {len(results.accepted):,} = {len(results.accepted) / elapsed:,.0f} orders/s")
+    print(
+        f"API latency: p50 {pick(0.5):.1f} ms, p95 {pick(0.95):.1f} ms, p99 {pick(0.99):.1f} ms, "
+        f"max {pick(1.0):.1f} ms (median {statistics.median(ordered) * 1000 if ordered else float('nan'):.1f} ms)"
+    )
+    p50, p99, mean, count = overhead
+    print(
+        f"internal overhead (request received → OKX request sent, {count:,} orders): "
+        f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, mean {mean * 1000:.2f} ms"
+    )
+    print(f"errors: {len(results.errors)}" + (f", e.g. {results.errors[:3]}" if results.errors else ""))
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/bench_load")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--soak", type=float, default=0.0, help="soak for this many seconds at --rate")
+    parser.add_argument("--rate", type=float, default=100.0, help="soak: requests per second in all")
+    parser.add_argument("--sample", type=float, default=30.0, help="soak: seconds between samples")
+    args = parser.parse_args()
+    database_url = args.database_url
+
+    keys = await _prepare_database(database_url, args.clients)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    simulator, okx_url = _start_simulator(workdir)
+    services = [_start_service(workdir, database_url, okx_url, n) for n in range(args.replicas)]
+    service_urls = [url for _, url in services]
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=30)
+    try:
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+            await _wait_ready(http, f"{okx_url}/api/v5/public/time")
+            for url in service_urls:
+                await _wait_ready(http, f"{url}/ready")
+            prices = await _prices(http, okx_url)
+            results = Results()
+            duration = args.soak or args.duration
+            pause = args.clients / args.rate if args.soak else 0.0
+            print(
+                f"{args.clients} clients, {args.replicas} replica(s), {duration:.0f} s"
+                + (f", soak at ~{args.rate:.0f} requests/s" if args.soak else ", as fast as answers come")
+            )
+            started = time.monotonic()
+            until = started + duration
+            clients = [
+                asyncio.create_task(_client(n, http, service_urls, keys[n], prices, until, results, pause))
+                for n in range(args.clients)
+            ]
+            if args.soak:
+                pid = services[0][0].pid
+                print("   t (s)   RSS (MB)   open fds   db connections   orders so far")
+                while not all(c.done() for c in clients):
+                    rss, fds, connections = _process_stats(pid, database_url)
+                    print(
+                        f"  {time.monotonic() - started:6.0f}   {rss:8.1f}   {fds:8d}   {connections:14d}   "
+                        f"{len(results.accepted):13,}",
+                        flush=True,
+                    )
+                    await asyncio.wait(clients, timeout=args.sample)
+            await asyncio.gather(*clients)
+            elapsed = time.monotonic() - started
+            await asyncio.sleep(3)  # let the last fills and cancels settle
+            overhead = await _overhead(http, service_urls, keys[-1])
+            _report(results, elapsed, overhead)
+            problems = await _verify(database_url, http, okx_url, results.accepted)
+            print("exactly once on both sides: " + ("yes" if not problems else "NO: " + "; ".join(problems)))
+    finally:
+        for process, _ in services:
+            process.terminate()
+        simulator.terminate()
+        for process, _ in services:
+            process.wait(timeout=30)
+        simulator.wait(timeout=30)
+    if problems or results.errors:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

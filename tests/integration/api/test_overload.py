@@ -1,0 +1,76 @@
+"""Overload: with the database pool or OKX's rate limit used up, requests are answered 503/429 at once with
+Retry-After, never left hanging, and nothing is left half-written."""
+
+from __future__ import annotations
+
+import time
+from contextlib import AsyncExitStack
+
+import pytest
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from app.services.okx.constants import LimitKey, RateLimit
+from app.services.okx.ratelimit import RateLimiter
+from tests.integration.api.conftest import Api
+
+ORDER = {"instrument_id": "BTC-USDT", "side": "buy", "order_type": "limit", "size": "0.01", "price": "49000"}
+
+
+async def test_exchange_rate_limit_used_up_is_429_at_once_and_the_order_is_closed(api: Api) -> None:
+    client = api.app.state.exchange.client
+    client._limiter = RateLimiter(limits={("POST", "/api/v5/trade/order"): RateLimit(1, 60, LimitKey.INSTRUMENT)})
+    client.max_rate_wait_s = 0.2
+    trade = api.as_("trade")
+
+    first = await api.client.post("/api/v1/trading/orders", json={**ORDER, "client_order_id": "k1"}, headers=trade)
+    started = time.monotonic()
+    second = await api.client.post("/api/v1/trading/orders", json={**ORDER, "client_order_id": "k2"}, headers=trade)
+    waited = time.monotonic() - started
+
+    assert first.status_code == 201, first.text
+    assert second.status_code == 429, second.text
+    assert second.headers["Retry-After"] == "1"
+    assert second.json()["error"]["code"] == "exchange_rate_limited"
+    assert waited < 2.0  # the bounded wait (0.2 s, tried 3 times with backoff), not a queue
+    sim_orders = api.app.state.exchange.simulator.exchange.state()["orders"]
+    assert len(sim_orders) == 1  # the second was never sent
+    listed = (await api.client.get("/api/v1/trading/orders", headers=trade)).json()["items"]
+    refused = [o for o in listed if o["id"] != first.json()["id"]]
+    assert [(o["status"], o["error_code"]) for o in refused] == [("rejected", "50011")]  # closed, not pending
+
+    # The limit frees up: the same idempotency key places the order now (the refused one released it).
+    client._limiter = RateLimiter()
+    again = await api.client.post("/api/v1/trading/orders", json={**ORDER, "client_order_id": "k2"}, headers=trade)
+    assert again.status_code == 201, again.text
+    assert again.json()["id"] != refused[0]["id"] and again.json()["status"] == "live"
+
+
+@pytest.mark.postgres_only
+async def test_database_pool_used_up_is_503_at_once_and_nothing_is_written(api: Api) -> None:
+    trade = api.as_("trade")
+    assert (await api.client.get("/api/v1/trading/orders", headers=trade)).status_code == 200  # the key is known
+    engine = api.app.state.engine
+    engine.pool._timeout = 0.3  # as DATABASE_POOL_TIMEOUT_S=0.3 would set it
+
+    async with AsyncExitStack() as held:
+        while True:  # take every connection the pool will give
+            try:
+                await held.enter_async_context(engine.connect())
+            except PoolTimeout:
+                break
+        for method, path, body in [
+            ("GET", "/api/v1/trading/orders", None),
+            ("POST", "/api/v1/trading/orders", ORDER),
+            ("POST", "/api/v1/trading/signals", {"strategy_id": "s", "instrument_id": "BTC-USDT", "side": "buy",
+                                                 "size": "0.01"}),
+        ]:  # fmt: skip
+            started = time.monotonic()
+            answer = await api.client.request(method, path, json=body, headers=trade)
+            assert answer.status_code == 503, (path, answer.text)
+            assert answer.json()["error"]["code"] == "database_busy"
+            assert answer.headers["Retry-After"] == "1"
+            assert time.monotonic() - started < 2.0
+
+    listed = await api.client.get("/api/v1/trading/orders", headers=trade)
+    assert listed.status_code == 200 and listed.json()["items"] == []  # nothing half-written
+    assert api.app.state.exchange.simulator.exchange.state()["orders"] == []  # and nothing sent
