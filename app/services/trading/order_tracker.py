@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models.base import utcnow
@@ -29,7 +30,7 @@ from app.services.okx.auth import OKXCredentials
 from app.services.okx.client import OKXClient, parse
 from app.services.okx.errors import OKXError
 from app.services.okx.websocket import OKXWebSocket, WSConnected, WSEvent, WSPush
-from app.services.trading.order_manager import OrderManager
+from app.services.trading.order_manager import ACTIVE_STATUSES, OrderManager
 from app.services.trading.sync import ExchangeOrderSync
 
 __all__ = ["OrderCallback", "OrderTracker", "TrackerStatus"]
@@ -311,6 +312,19 @@ class OrderTracker:
             # Subscribed again: whatever happened while the socket was down is fetched by REST.
             await self.gap_fill()
 
+    async def _adopt_open_orders(self) -> None:
+        """Track the open orders of the database this tracker does not know yet: those other replicas placed
+        (their fills are pushed here, but an order never acknowledged must be polled by someone: the leader)."""
+        query = select(Order.id, Order.exchange_order_id, Order.instrument_id, Order.status).where(
+            Order.status.in_(ACTIVE_STATUSES)
+        )
+        async with self._session() as session:
+            rows = (await session.execute(query)).all()
+        for order_id, exchange_order_id, instrument_id, status in rows:
+            if order_id not in self._tracked:
+                unsettled = exchange_order_id is None and not status.is_terminal
+                self._tracked[order_id] = _Tracked(order_id, exchange_order_id, instrument_id, None, unsettled)
+
     async def _apply_logged(self, item: dict[str, Any]) -> None:
         try:
             await self.apply_push(item)
@@ -328,6 +342,7 @@ class OrderTracker:
         while True:
             await asyncio.sleep(self.poll_interval_s)
             try:
+                await self._adopt_open_orders()
                 connected = self._ws is not None and self._ws.connected.is_set()
                 if self._tracked and not connected:
                     await self.gap_fill()

@@ -190,3 +190,23 @@ async def test_ten_thousand_tracked_orders_cost_one_connection_and_little_memory
 
 async def _is(value: bool) -> bool:
     return value
+
+
+async def test_open_orders_placed_by_another_replica_are_adopted(
+    okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession], risk: ExecutionRiskControl
+) -> None:
+    async with factory() as session:
+        tracker = tracker_for(okx, sim, factory, session)
+        await tracker.start()
+        try:
+            standby = TradeExecutor(okx, OrderManager(session), risk, None)  # another replica: no tracker of its own
+            order = await standby.place_order(
+                OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.1"), D("49000"))
+            )
+
+            async def adopted() -> bool:
+                return tracker.is_tracking(order.id)
+
+            await eventually(adopted)  # within a poll interval
+        finally:
+            await tracker.stop()
