@@ -169,7 +169,7 @@ async def _client(
         else:
             path, body = (
                 "/api/v1/trading/signals",
-                {"strategy_id": f"load-{n}", "instrument_id": instrument, "side": "buy", "notional": "20"},
+                {"strategy_id": f"load-{n}", "instrument_id": instrument, "side": "buy", "notional": "100"},
             )
         started = time.perf_counter()
         try:
@@ -353,8 +353,14 @@ async def main() -> None:
         for process, _ in services:
             process.terminate()
         simulator.terminate()
-        for process, _ in services:
-            process.wait(timeout=30)
+        for n, (process, _) in enumerate(services):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                print(f"service {n} did not stop within 30 s of SIGTERM (log: {workdir}); killed")
+                if os.environ.get("LOAD_DUMP_ON_HANG"):
+                    subprocess.run(["py-spy", "dump", "--pid", str(process.pid)], check=False)
+                process.kill()
         simulator.wait(timeout=30)
     if problems or results.errors:
         raise SystemExit(1)

@@ -37,19 +37,21 @@ CALLER_RATE_PER_S = 50
 MAX_TRACKED_CALLERS = 10_000
 
 
-def _settings(request: Request) -> Settings:
+# The dependencies are `async def` even where they do no I/O: FastAPI runs plain `def` dependencies in a thread
+# pool, a thread hand-off per dependency per request.
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _engine(request: Request) -> AsyncEngine:
+async def _engine(request: Request) -> AsyncEngine:
     return request.app.state.engine
 
 
-def _exchange(request: Request) -> ExchangeConnection:
+async def _exchange(request: Request) -> ExchangeConnection:
     return request.app.state.exchange
 
 
-def _runtime(request: Request) -> TradingRuntime:
+async def _runtime(request: Request) -> TradingRuntime:
     return request.app.state.trading
 
 
