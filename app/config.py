@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     risk_max_open_orders: Annotated[int, Field(gt=0)] = 200
     risk_max_orders_per_strategy: Annotated[int, Field(gt=0)] = 50  # per second
 
+    # /ready answers 503 once the order tracker's WebSocket has been down this long (it polls by REST meanwhile).
+    tracker_disconnect_grace_s: Annotated[float, Field(gt=0)] = 30.0
+
     # Equity the performance metrics start from (daily returns, drawdown), in quote currency.
     initial_capital: Annotated[Decimal, Field(gt=0)] = Decimal("100000")
 

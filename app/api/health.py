@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.api.deps import EngineDep, ExchangeDep, RuntimeDep
+from app.api.deps import EngineDep, ExchangeDep, RuntimeDep, SettingsDep
 from app.db import ping
 
 __all__ = ["router"]
@@ -37,13 +37,15 @@ async def _check(probe: Awaitable[object]) -> str:
 
 
 @router.get("/ready", responses={503: {"description": "A dependency is unreachable"}})
-async def ready(engine: EngineDep, exchange: ExchangeDep, runtime: RuntimeDep) -> JSONResponse:
+async def ready(engine: EngineDep, exchange: ExchangeDep, runtime: RuntimeDep, settings: SettingsDep) -> JSONResponse:
     """The service can do its work: the database and the exchange both answer. `role` says whether this replica
     leads (runs the order tracker) or stands by."""
     database, exchange_check = await asyncio.gather(
         _check(ping(engine)), _check(exchange.client.public.get_server_time())
     )
     checks: dict[str, Any] = {"database": database, "exchange": exchange_check}
+    if (problem := runtime.tracker_problem(settings.tracker_disconnect_grace_s)) is not None:
+        checks["order_tracker"] = problem
     ok = all(value == "ok" for value in checks.values())
     content = {"status": "ready" if ok else "not_ready", "checks": checks, "role": runtime.leadership.role}
     return JSONResponse(status_code=200 if ok else 503, content=content)

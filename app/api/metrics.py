@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.api.deps import ReadKey, SessionDep
-from app.services.trading.metrics import refresh_gauges
+from app.api.deps import ReadKey, RuntimeDep, SessionDep
+from app.services.trading.metrics import observe_tracker, refresh_gauges
 
 __all__ = ["router"]
 
@@ -15,6 +15,7 @@ router = APIRouter(tags=["metrics"])
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(_: ReadKey, session: SessionDep) -> Response:
+async def metrics(_: ReadKey, session: SessionDep, runtime: RuntimeDep) -> Response:
+    observe_tracker(runtime.tracker.status, runtime.leadership.is_leader)
     await refresh_gauges(session)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

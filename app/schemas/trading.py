@@ -353,3 +353,22 @@ class ExecutionRead(BaseModel):
 class ExecutionPage(BaseModel):
     items: list[ExecutionRead]
     next_cursor: str | None
+
+
+class TrackerRead(BaseModel):
+    """The order tracker of the replica that answered (only the leading replica runs one)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    role: str = Field(description="leader (runs the tracker) or standby")
+    running: bool
+    websocket_connected: bool = Field(description="logged in and subscribed to the orders channel")
+    websocket_logged_in: bool
+    websocket_subscribed: bool
+    seconds_disconnected: float | None = Field(description="how long the WebSocket has been down; null if up")
+    seconds_since_last_push: float | None
+    orders_tracked: int
+    reconnects: int
+    polling: bool = Field(description="every tracked order is polled by REST because the WebSocket is down")
+    last_gap_fill_at: UTCDateTime | None
+    last_gap_fill_orders: int = Field(description="orders the last REST gap fill found changed or had to ask about")

@@ -97,10 +97,13 @@ class OKXWebSocket:
         self._connection: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self.connected = asyncio.Event()
+        self.connected = asyncio.Event()  # logged in (private) and every subscription acknowledged
+        self.logged_in = False
         self.connections = 0
         self.reconnects = 0
         self.last_message_at: float | None = None
+        # Since when (monotonic) there has been no working connection; None while connected.
+        self.disconnected_since: float | None = time.monotonic()
 
     def __repr__(self) -> str:
         private, connected = self.credentials is not None, self.connected.is_set()
@@ -187,7 +190,10 @@ class OKXWebSocket:
                 log.exception("OKX WebSocket %s: unexpected error; reconnecting", self.url)
             finally:
                 self._connection = None
+                if self.connected.is_set() or self.disconnected_since is None:
+                    self.disconnected_since = time.monotonic()
                 self.connected.clear()
+                self.logged_in = False
             if self._closing:
                 return
             await asyncio.sleep(self._backoff_s(failures))
@@ -200,6 +206,7 @@ class OKXWebSocket:
             reply = await self._await_reply(connection, ("login", "error"))
             if reply.get("event") == "error" or str(reply.get("code", "0")) != "0":
                 raise OKXAuthError(str(reply.get("msg") or "login failed"), code=str(reply.get("code", "")))
+            self.logged_in = True
         sent = dict(self._subscriptions)
         if sent:
             await self._send({"op": "subscribe", "args": list(sent.values())})
@@ -212,6 +219,7 @@ class OKXWebSocket:
             self.reconnects += 1
             WEBSOCKET_RECONNECTS.labels(self.url.rstrip("/").rsplit("/", 1)[-1]).inc()
         self.connected.set()
+        self.disconnected_since = None
         # Subscriptions added while the handshake ran were only recorded: send them now.
         late = [arg for key, arg in self._subscriptions.items() if key not in sent]
         if late:

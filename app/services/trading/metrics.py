@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextvars import ContextVar
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import func, select
@@ -21,7 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models.trading import ExecutionEventType, Order, OrderSide, OrderStatus, Position
 from app.services.trading.commit_hooks import after_commit
 
-__all__ = ["INTERNAL_OVERHEAD", "SUBMIT_SECONDS", "WORK_RECEIVED_AT", "note_event", "refresh_gauges"]
+if TYPE_CHECKING:
+    from app.services.trading.order_tracker import TrackerStatus
+
+__all__ = [
+    "INTERNAL_OVERHEAD",
+    "SUBMIT_SECONDS",
+    "WORK_RECEIVED_AT",
+    "note_event",
+    "observe_tracker",
+    "refresh_gauges",
+]
 
 ORDERS = Counter("trading_orders", "Orders that entered each status", ["status"])
 FILLS = Counter("trading_fills", "Fills stored", ["instrument", "liquidity"])
@@ -46,6 +56,11 @@ INTERNAL_OVERHEAD = Histogram(
 )
 # When the work that led to the current order was requested (set by the API for each request).
 WORK_RECEIVED_AT: ContextVar[float | None] = ContextVar("work_received_at", default=None)
+TRACKER_CONNECTED = Gauge("trading_tracker_connected", "The order tracker's WebSocket is logged in and subscribed")
+TRACKER_POLLING = Gauge("trading_tracker_polling", "The order tracker polls by REST because its WebSocket is down")
+TRACKER_ORDERS = Gauge("trading_tracker_orders_tracked", "Orders the order tracker is following")
+TRACKER_SINCE_PUSH = Gauge("trading_tracker_seconds_since_last_push", "Seconds since the last order push")
+TRACKER_LEADER = Gauge("trading_tracker_leader", "This replica leads (runs the order tracker)")
 OPEN_ORDERS = Gauge("trading_open_orders", "Orders not yet finished, per instrument", ["instrument"])
 POSITION_SIZE = Gauge("trading_position_size", "Signed position size (long > 0)", ["instrument", "side"])
 UNREALIZED_PNL = Gauge("trading_unrealized_pnl", "Unrealized PnL at the last mark", ["instrument", "side"])
@@ -102,6 +117,14 @@ def note_event(
     """Count the event when (and only if) the session's transaction commits."""
     for update in _updates(event_type, data, instrument_id, order):
         after_commit(session, update)
+
+
+def observe_tracker(status: TrackerStatus, leader: bool) -> None:
+    TRACKER_LEADER.set(int(leader))
+    TRACKER_CONNECTED.set(int(status.websocket_connected))
+    TRACKER_POLLING.set(int(status.polling))
+    TRACKER_ORDERS.set(status.orders_tracked)
+    TRACKER_SINCE_PUSH.set(status.seconds_since_last_push if status.seconds_since_last_push is not None else -1)
 
 
 async def refresh_gauges(session: AsyncSession) -> None:

@@ -58,13 +58,17 @@ def _unsettled(order: Order) -> bool:
 
 @dataclass(frozen=True)
 class TrackerStatus:
-    websocket_connected: bool
+    running: bool
+    websocket_connected: bool  # logged in and subscribed
+    websocket_logged_in: bool
+    websocket_subscribed: bool
+    seconds_disconnected: float | None  # how long the WebSocket has been down (None while connected)
     orders_tracked: int
     reconnects: int
     seconds_since_last_push: float | None
-    polling: bool
+    polling: bool  # the WebSocket is down: every tracked order is polled by REST
     last_gap_fill_at: datetime | None
-    last_gap_fill_orders: int
+    last_gap_fill_orders: int  # orders the last gap fill found changed (or had to ask about)
 
 
 class OrderTracker:
@@ -129,13 +133,20 @@ class OrderTracker:
 
     @property
     def status(self) -> TrackerStatus:
-        connected = self._ws is not None and self._ws.connected.is_set()
+        ws = self._ws
+        connected = ws is not None and ws.connected.is_set()
+        now = time.monotonic()
+        down_since = ws.disconnected_since if ws is not None else None
         return TrackerStatus(
+            running=self._poller is not None,
             websocket_connected=connected,
+            websocket_logged_in=ws is not None and ws.logged_in,
+            websocket_subscribed=connected,
+            seconds_disconnected=None if connected or down_since is None else now - down_since,
             orders_tracked=len(self._tracked),
-            reconnects=self._ws.reconnects if self._ws is not None else 0,
-            seconds_since_last_push=None if self.last_push_at is None else time.monotonic() - self.last_push_at,
-            polling=not connected,
+            reconnects=ws.reconnects if ws is not None else 0,
+            seconds_since_last_push=None if self.last_push_at is None else now - self.last_push_at,
+            polling=self._poller is not None and not connected,
             last_gap_fill_at=self.last_gap_fill_at,
             last_gap_fill_orders=self.last_gap_fill_orders,
         )

@@ -113,6 +113,18 @@ class TradingRuntime:
         self.leadership = leadership or Leadership(engine_of(session_factory))
         self.leading = asyncio.Event()  # set while this replica leads
 
+    def tracker_problem(self, grace_s: float) -> str | None:
+        """Why this replica is not ready because of its order tracker, or None. A standby runs no tracker."""
+        if not self.leadership.is_leader:
+            return None
+        status = self.tracker.status
+        if status.seconds_disconnected is not None and status.seconds_disconnected > grace_s:
+            return (
+                f"the order tracker's WebSocket has been down for {status.seconds_disconnected:.0f} s "
+                f"(grace {grace_s:g} s); orders are polled by REST meanwhile"
+            )
+        return None
+
     def healthy(self) -> bool:
         """Healthy enough to keep our orders working: the tracker hears the exchange."""
         return self.tracker.status.websocket_connected

@@ -25,6 +25,7 @@ class Faults:
     error_rate: float = 0.0  # share of requests answered 5xx / 50001 with nothing done
     lose_response_rate: float = 0.0  # share of place/amend/cancel carried out whose answer is then dropped
     ws_drop_interval_s: float = 0.0  # WebSocket connections cut every S seconds
+    ws_down: float = 0.0  # 1: the WebSocket service is down (open connections cut, new ones refused with 503)
     push_duplicate_rate: float = 0.0  # share of private pushes sent twice
     push_reorder_rate: float = 0.0  # share of private pushes held back and sent after the next one
 
@@ -35,8 +36,9 @@ class Faults:
             raise ValueError(f"unknown fault(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
         for name, value in changes.items():
             number = float(value)
-            if number < 0 or (name.endswith("_rate") and number > 1):
-                raise ValueError(f"{name} must be {'between 0 and 1' if name.endswith('_rate') else '>= 0'}")
+            if number < 0 or (name.endswith("_rate") and number > 1) or (name == "ws_down" and number not in (0, 1)):
+                bounds = "0 or 1" if name == "ws_down" else "between 0 and 1" if name.endswith("_rate") else ">= 0"
+                raise ValueError(f"{name} must be {bounds}")
             setattr(self, name, number)
 
     def as_dict(self) -> dict[str, float]:

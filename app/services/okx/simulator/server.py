@@ -145,6 +145,8 @@ class OKXSimulator:
             self.faults.update(changes)
         except (ValueError, TypeError) as exc:
             return _json({"error": str(exc)}, 400)
+        if self.faults.ws_down:
+            await self.ws.close_all(message=b"WebSocket service unavailable")
         return _json(self.faults.as_dict())
 
     async def _state(self, request: web.Request) -> web.Response:

@@ -100,6 +100,8 @@ class WsHub:
     # --- one connection -------------------------------------------------------------------------------------
 
     async def _serve(self, request: web.Request, *, private: bool) -> web.WebSocketResponse:
+        if self.config.faults.ws_down:
+            raise web.HTTPServiceUnavailable(text="WebSocket service unavailable (simulated outage)")
         ws = web.WebSocketResponse(autoping=True, max_msg_size=2**22)
         await ws.prepare(request)
         session = _Session(ws=ws, private=private)

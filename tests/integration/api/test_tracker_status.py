@@ -1,0 +1,81 @@
+"""GET /tracker and /ready with the simulator's WebSocket down: the disconnect and the polling fallback are
+reported, /ready turns 503 after the grace period and back to 200 after the reconnect; /metrics has the figures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.config import load_settings
+from app.main import create_app
+from tests.integration.api.conftest import Api, _prepared
+
+
+@pytest.fixture
+async def api_with_short_grace(empty_database_url: str) -> AsyncIterator[Api]:
+    keys = await _prepared(empty_database_url)
+    settings = load_settings(database_url=empty_database_url, _env_file=None, tracker_disconnect_grace_s=1)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        await asyncio.wait_for(app.state.trading.started.wait(), 15)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            yield Api(app, client, keys)
+
+
+async def _until(check: Any, timeout_s: float = 10) -> Any:
+    async with asyncio.timeout(timeout_s):
+        while not (result := await check()):
+            await asyncio.sleep(0.1)
+    return result
+
+
+async def test_tracker_reports_a_websocket_outage_and_ready_follows_it(api_with_short_grace: Api) -> None:
+    api = api_with_short_grace
+    read = api.as_("read")
+    simulator = api.app.state.exchange.simulator
+
+    async def tracker() -> dict[str, Any]:
+        return (await api.client.get("/api/v1/trading/tracker", headers=read)).json()
+
+    healthy = await tracker()
+    assert (healthy["role"], healthy["running"], healthy["websocket_connected"], healthy["polling"]) == (
+        "leader",
+        True,
+        True,
+        False,
+    )
+    assert healthy["websocket_logged_in"] and healthy["websocket_subscribed"]
+    assert healthy["seconds_disconnected"] is None and healthy["last_gap_fill_at"] is not None
+    assert (await api.client.get("/ready")).status_code == 200
+
+    async with httpx.AsyncClient(base_url=simulator.rest_url) as control:
+        assert (await control.post("/sim/v1/faults", json={"ws_down": 1})).status_code == 200
+        down = await _until(lambda: _when(tracker, lambda t: not t["websocket_connected"]))
+        assert down["polling"] and not down["websocket_subscribed"]
+        not_ready = await _until(lambda: _when(lambda: _ready(api), lambda r: r[0] == 503))
+        assert "down for" in not_ready[1]["checks"]["order_tracker"]
+        assert (await tracker())["seconds_disconnected"] > 1
+
+        assert (await control.post("/sim/v1/faults", json={"ws_down": 0})).status_code == 200
+        back = await _until(lambda: _when(tracker, lambda t: t["websocket_connected"]), timeout_s=40)
+    assert not back["polling"] and back["seconds_disconnected"] is None and back["reconnects"] >= 1
+    assert (await api.client.get("/ready")).status_code == 200
+    scraped = (await api.client.get("/metrics", headers=read)).text
+    values = {s.name: s.value for f in text_string_to_metric_families(scraped) for s in f.samples}
+    assert values["trading_tracker_connected"] == 1 and values["trading_tracker_leader"] == 1
+    assert values["trading_tracker_polling"] == 0
+
+
+async def _ready(api: Api) -> tuple[int, dict[str, Any]]:
+    answer = await api.client.get("/ready")
+    return answer.status_code, answer.json()
+
+
+async def _when(fetch: Any, predicate: Any) -> Any:
+    value = await fetch()
+    return value if predicate(value) else None
