@@ -72,7 +72,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RiskRejected)
     async def _risk(_: Request, exc: RiskRejected) -> JSONResponse:
-        return error_response(422, exc.code, exc.reason, {"risk_check": exc.code})
+        return error_response(422, exc.code, exc.reason, {"risk_check": exc.code, "order_id": exc.order_id})
 
     @app.exception_handler(UnsupportedExecution)
     async def _unsupported(_: Request, exc: UnsupportedExecution) -> JSONResponse:

@@ -21,9 +21,10 @@ class TradingError(Exception):
 class RiskRejected(TradingError):
     """A pre-trade check failed (HTTP 422 with `code`); the `risk_check_failed` event is already recorded."""
 
-    def __init__(self, result: RiskCheckResult) -> None:
+    def __init__(self, result: RiskCheckResult, *, order_id: int | None = None) -> None:
         super().__init__(f"{result.code}: {result.reason}")
         self.result = result
+        self.order_id = order_id  # the refused order as stored (rejected, with the risk code), if one was
         self.code = str(result.code)
         self.reason = result.reason or ""
 

@@ -176,7 +176,13 @@ async def _order_sums(session: AsyncSession, start: datetime, end: datetime, int
             total(bps * notional, slipped),
             total(notional, slipped),
         )
-        .where(Order.created_at >= start, Order.created_at < end, not_(Order.is_external))
+        .where(
+            Order.created_at >= start,
+            Order.created_at < end,
+            not_(Order.is_external),
+            # Orders the pre-trade checks refused are stored (rejected, never sent); they count as risk failures.
+            not_(and_(Order.status == OrderStatus.REJECTED, Order.submitted_at.is_(None))),
+        )
         .group_by(*keys)
     )
     for instrument_id, strategy_id, *values in await session.execute(query):

@@ -124,7 +124,7 @@ class TradeExecutor:
         )
         result = self.risk.pre_trade_check(signal, account)
         if not result.passed:
-            await self._refuse(result, signal, strategy)
+            await self._refuse(result, signal, strategy, order_type=params.order_type, execution_id=execution_id)
         self.risk.record_order(strategy)  # reserved before any await: concurrent requests see it
         return await self.place_order(
             params,
@@ -135,16 +135,35 @@ class TradeExecutor:
             arrival_price=self.risk.prices.get(params.instrument_id, result.reference_price),
         )
 
-    async def _refuse(self, result: RiskCheckResult, signal: Signal, strategy: str) -> None:
+    async def _refuse(
+        self,
+        result: RiskCheckResult,
+        signal: Signal,
+        strategy: str,
+        *,
+        order_type: OrderType | None = None,
+        execution_id: int | None = None,
+    ) -> None:
+        """Store the refused order (rejected, never sent, with the risk code and reason) and its event; raise."""
+        order = await self.orders.record_refused(
+            signal,
+            code=str(result.code),
+            reason=result.reason or "",
+            order_type=order_type or (OrderType.LIMIT if signal.price is not None else OrderType.MARKET),
+            size=signal.size or result.size or Decimal(0),
+            strategy_id=strategy,
+            execution_id=execution_id,
+        )
         record_event(
             self.session,
             ExecutionEventType.RISK_CHECK_FAILED,
+            order=order,
             instrument_id=signal.instrument_id,
             strategy_id=strategy,
             data={"code": result.code, "reason": result.reason, "signal": signal.model_dump(mode="json")},
         )
         await self.session.commit()
-        raise RiskRejected(result)
+        raise RiskRejected(result, order_id=order.id)
 
     # --- placing ------------------------------------------------------------------------------------------
 

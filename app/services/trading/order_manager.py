@@ -27,8 +27,10 @@ from app.models.trading import (
     PositionSide,
     TradeMode,
 )
+from app.services.okx.market import instrument_type_of
 from app.services.trading.events import record_event
 from app.services.trading.order_state import OrderTrigger, next_status
+from app.services.trading.signal import Signal
 
 __all__ = ["OrderManager", "OrderParams", "new_client_order_id"]
 
@@ -121,6 +123,45 @@ class OrderManager:
                 "price": order.price,
             },
         )
+        await self.session.flush()
+        return order
+
+    async def record_refused(
+        self,
+        signal: Signal,
+        *,
+        code: str,
+        reason: str,
+        order_type: OrderType,
+        size: Decimal,
+        strategy_id: str | None,
+        execution_id: int | None = None,
+    ) -> Order:
+        """An order the pre-trade checks refused: stored `rejected` with the risk code and reason, never sent
+        (no `submitted_at`), so `GET /orders` shows why it failed. `size` is 0 when the refusal came before a
+        notional could be turned into a size."""
+        derivative = instrument_type_of(signal.instrument_id) != "SPOT"
+        now = utcnow()
+        order = Order(
+            client_order_id=new_client_order_id(),
+            instrument_id=signal.instrument_id,
+            instrument_type=InstrumentType(instrument_type_of(signal.instrument_id)),
+            side=signal.side,
+            order_type=order_type,
+            trade_mode=TradeMode.CROSS if derivative else TradeMode.CASH,
+            reduce_only=signal.reduce_only,
+            size=size,
+            price=signal.price,
+            filled_size=Decimal(0),
+            status=OrderStatus.REJECTED,
+            error_code=code,
+            error_message=reason,
+            strategy_id=strategy_id,
+            execution_id=execution_id,
+            finished_at=now,
+            meta={"notional": format(signal.notional, "f")} if signal.notional is not None else None,
+        )
+        self.session.add(order)
         await self.session.flush()
         return order
 
