@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     risk_max_open_orders: Annotated[int, Field(gt=0)] = 200
     risk_max_orders_per_strategy: Annotated[int, Field(gt=0)] = 50  # per second
 
+    # The leader compares open orders, positions and balances with the exchange this often, correcting differences.
+    reconcile_interval_s: Annotated[float, Field(gt=0)] = 60.0
+
     # /ready answers 503 once the order tracker's WebSocket has been down this long (it polls by REST meanwhile).
     tracker_disconnect_grace_s: Annotated[float, Field(gt=0)] = 30.0
 

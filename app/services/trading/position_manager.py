@@ -122,7 +122,9 @@ class PositionManager:
         await self.session.flush()
         return position, effect
 
-    async def sync_with_exchange(self, okx_client: OKXClient) -> list[dict[str, Any]]:
+    async def sync_with_exchange(
+        self, okx_client: OKXClient, *, compare_spot_holdings: bool = True
+    ) -> list[dict[str, Any]]:
         """Compare with the exchange and correct the local record (DESIGN.md §5); one `position_synced` event per
         position that differed, naming each difference. Returns the differences.
 
@@ -163,7 +165,7 @@ class PositionManager:
                 position.size, position.average_entry_price, position.closed_at = Decimal(0), None, utcnow()
                 differences.append(self._synced(position, changes))
         for (inst_id, _), position in local.items():
-            if position.instrument_type is InstrumentType.SPOT and position.size != 0:
+            if compare_spot_holdings and position.instrument_type is InstrumentType.SPOT and position.size != 0:
                 base = inst_id.split("-")[0]
                 held = balance.currency(base)
                 exchange_holding = held.cash_bal if held is not None and held.cash_bal is not None else Decimal(0)

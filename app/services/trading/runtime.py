@@ -81,6 +81,7 @@ class TradingRuntime:
         price_refresh_s: float = 2.0,
         instrument_refresh_s: float = 300.0,
         leadership: Leadership | None = None,
+        reconcile_interval_s: float = 60.0,
     ) -> None:
         self.okx = okx_client
         self.session_factory = session_factory
@@ -112,6 +113,8 @@ class TradingRuntime:
         self._stop_listening: Callable[[], None] = lambda: None
         self.leadership = leadership or Leadership(engine_of(session_factory))
         self.leading = asyncio.Event()  # set while this replica leads
+        self.reconcile_interval_s = reconcile_interval_s
+        self.last_reconciliation: list[dict[str, Any]] = []
 
     def tracker_problem(self, grace_s: float) -> str | None:
         """Why this replica is not ready because of its order tracker, or None. A standby runs no tracker."""
@@ -178,10 +181,32 @@ class TradingRuntime:
                 if self.dead_man is not None:
                     await self.dead_man.start()
                 self.leading.set()
-                await self.leadership.watch()
+                reconciling = asyncio.create_task(
+                    self._every(self.reconcile_interval_s, self.reconcile), name="trading-reconcile"
+                )
+                try:
+                    await self.leadership.watch()
+                finally:
+                    reconciling.cancel()
+                    await asyncio.gather(reconciling, return_exceptions=True)
             finally:
                 self.leading.clear()
                 await self._stand_down()
+
+    async def reconcile(self) -> list[dict[str, Any]]:
+        """The leader's regular check against the exchange: open orders (the tracker's gap fill: every order that
+        changed, finished or is unknown here), then positions and balances, each difference corrected and recorded
+        as an event (as `POST /positions/sync`)."""
+        await self.tracker.gap_fill()
+        async with self.session_factory() as session:
+            # Spot "positions" are this service's own fills, and balances also hold deposits: comparing them every
+            # minute would only repeat the same note (POST /positions/sync still reports them on demand).
+            differences = await PositionManager(session).sync_with_exchange(self.okx, compare_spot_holdings=False)
+            await session.commit()
+        if differences:
+            log.warning("reconciliation: %d position difference(s) corrected: %s", len(differences), differences)
+        self.last_reconciliation = differences
+        return differences
 
     async def _stand_down(self) -> None:
         """Stop the leader's work (leadership lost, or stopping): executions stay `running` for the next leader."""

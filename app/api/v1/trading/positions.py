@@ -22,11 +22,17 @@ async def list_positions(_: ReadKey, session: SessionDep, include_closed: bool =
 
 
 @router.post("/sync", response_model=PositionSyncResult, responses={**ERRORS, **EXCHANGE_ERRORS})
-async def sync_positions(_: TradeKey, session: SessionDep, exchange: ExchangeDep) -> PositionSyncResult:
-    """Compare with the exchange, correct the local record, and list every difference found (each is an event)."""
+async def sync_positions(
+    _: TradeKey, session: SessionDep, exchange: ExchangeDep, dry_run: bool = False
+) -> PositionSyncResult:
+    """Compare with the exchange, correct the local record, and list every difference found (each is an event).
+    With `dry_run`, only list them: nothing is changed or recorded."""
     manager = PositionManager(session)
     differences = await manager.sync_with_exchange(exchange.client)
-    await session.commit()
+    if dry_run:
+        await session.rollback()
+    else:
+        await session.commit()
     positions = [PositionRead.model_validate(p) for p in await manager.get_all_positions()]
     return PositionSyncResult(differences=differences, positions=positions)
 

@@ -1,0 +1,84 @@
+"""Regular reconciliation: a position changed behind the service's back on the simulator is found. A dry run
+(`POST /positions/sync?dry_run=true`) lists it and changes nothing; the leader's scheduled job corrects it and
+records the event."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from decimal import Decimal
+
+import httpx
+
+from app.config import load_settings
+from app.main import create_app
+from tests.integration.api.conftest import Api, _prepared
+
+SWAP = "BTC-USDT-SWAP"
+BASE = "/api/v1/trading"
+
+
+@asynccontextmanager
+async def _service(database_url: str, reconcile_interval_s: float) -> AsyncIterator[Api]:
+    keys = await _prepared(database_url)
+    settings = load_settings(database_url=database_url, _env_file=None, reconcile_interval_s=reconcile_interval_s)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        await asyncio.wait_for(app.state.trading.started.wait(), 15)
+        app.state.exchange.simulator.config.tick_interval_s = 0
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            yield Api(app, client, keys)
+
+
+async def _long_one_contract(api: Api) -> None:
+    signal = {"strategy_id": "rec", "instrument_id": SWAP, "side": "buy", "size": "1"}
+    placed = await api.client.post(f"{BASE}/signals", json=signal, headers=api.as_("trade"))
+    assert placed.status_code == 201, placed.text
+    await api.app.state.trading.tracker.reconcile(placed.json()["id"])
+
+
+def _changed_behind_our_back(api: Api) -> None:
+    api.app.state.exchange.simulator.exchange.positions[SWAP].pos = Decimal("3")
+
+
+async def _local_size(api: Api) -> Decimal:
+    answer = await api.client.get(f"{BASE}/positions/{SWAP}", headers=api.as_("read"))
+    return Decimal(answer.json()["size"])
+
+
+async def _synced_events(api: Api) -> list[dict]:
+    page = await api.client.get(f"{BASE}/events", params={"event_type": "position_synced"}, headers=api.as_("read"))
+    return page.json()["items"]
+
+
+async def test_a_dry_run_lists_the_difference_and_changes_nothing(empty_database_url: str) -> None:
+    async with _service(empty_database_url, reconcile_interval_s=3600) as api:
+        await _long_one_contract(api)
+        _changed_behind_our_back(api)
+
+        dry = await api.client.post(f"{BASE}/positions/sync", params={"dry_run": "true"}, headers=api.as_("trade"))
+
+        assert dry.status_code == 200, dry.text
+        [difference] = [d for d in dry.json()["differences"] if d["instrument_id"] == SWAP]
+        assert difference["size"] == {"local": "1", "exchange": "3"}
+        assert await _local_size(api) == Decimal("1")
+        assert await _synced_events(api) == []
+
+
+async def test_the_scheduled_job_corrects_it_and_records_the_event(empty_database_url: str) -> None:
+    async with _service(empty_database_url, reconcile_interval_s=0.3) as api:
+        await _long_one_contract(api)
+        _changed_behind_our_back(api)
+
+        await _until(lambda: _local_size(api), lambda size: size == Decimal("3"))
+        [event] = await _synced_events(api)
+
+    assert event["instrument_id"] == SWAP
+    assert event["data"]["size"] == {"local": "1", "exchange": "3"}
+
+
+async def _until(fetch: Callable, predicate: Callable, timeout_s: float = 10) -> None:  # type: ignore[type-arg]
+    async with asyncio.timeout(timeout_s):
+        while not predicate(await fetch()):
+            await asyncio.sleep(0.1)
