@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 from app.config import Environment, Settings, SettingsError, load_settings
+from app.log_config import configure_logging
 
 __all__ = ["main"]
 
@@ -30,6 +30,7 @@ def _serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's loggers go through ours (JSON, redacted)
         # The service is the system of record for orders: finish in-flight requests before stopping.
         timeout_graceful_shutdown=10,
     )
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level, settings.log_file, settings.secret_values())
     {"serve": _serve, "migrate": _migrate}[args.command](settings)
     return 0
 

@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
+    # JSON log lines also go to this rotating file (10 MB × 5), relative to the working directory; empty: none.
+    log_file: str = "logs/trading.log"
 
     @field_validator("database_url")
     @classmethod
@@ -165,6 +167,11 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def secret_values(self) -> list[str]:
+        """The credentials as plain text, for the log filter that makes sure none of them is ever written."""
+        secrets = (self.okx_api_key, self.okx_secret_key, self.okx_passphrase)
+        return [secret.get_secret_value() for secret in secrets if secret is not None]
 
     @property
     def risk_config(self) -> dict[str, Decimal | int]:

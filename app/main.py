@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from app.api import health, metrics
 from app.api.dashboard import install_dashboard
 from app.api.errors import install_error_handlers
-from app.api.timing import RequestTiming
+from app.api.timing import RequestContext
 from app.api.v1 import trading as trading_api
 from app.config import Settings, SettingsError, get_settings
 from app.db import create_engine, create_session_factory
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.caller_limits = {}
     app.state.verified_keys = VerifiedKeys()
     install_error_handlers(app)
-    app.add_middleware(RequestTiming)
+    app.add_middleware(RequestContext)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(trading_api.router)

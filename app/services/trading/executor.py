@@ -13,11 +13,13 @@ Every change is re-read under a row lock before it is applied (another task — 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from app.log_config import log_context
 from app.models.base import utcnow
 from app.models.trading import ExecutionEventType, InstrumentType, Order, OrderType, TradeMode
 from app.services.okx.client import OKXClient
@@ -39,6 +41,8 @@ from app.services.trading.order_tracker import OrderTracker
 from app.services.trading.risk import ExecutionRiskControl, RiskCheckResult, TradingState
 from app.services.trading.signal import Account, Signal
 from app.services.trading.sync import ExchangeOrderSync
+
+log = logging.getLogger(__name__)
 
 __all__ = ["TradeExecutor"]
 
@@ -145,6 +149,7 @@ class TradeExecutor:
         execution_id: int | None = None,
     ) -> None:
         """Store the refused order (rejected, never sent, with the risk code and reason) and its event; raise."""
+        log.info("order refused by the pre-trade checks: %s %s", result.code, result.reason)
         order = await self.orders.record_refused(
             signal,
             code=str(result.code),
@@ -190,6 +195,16 @@ class TradeExecutor:
         order.submit_expires_at = datetime.fromtimestamp(exp_time_ms / 1000, tz=UTC)
         order.submitted_at = utcnow()
         await self.session.commit()  # the write-ahead row exists before the exchange hears of the order
+        with log_context(
+            order_id=order.id,
+            client_order_id=order.client_order_id,
+            instrument_id=order.instrument_id,
+            strategy_id=order.strategy_id,
+        ):
+            return await self._send(order, params, exp_time_ms)
+
+    async def _send(self, order: Order, params: OrderParams, exp_time_ms: int) -> Order:
+        """Send a written-ahead order and apply the exchange's answer (`place_order`'s second half)."""
         order_id = order.id
         if self.risk.trading_state is TradingState.HALTED:  # halted while this order was being written: not sent
             await self.orders.transition(
@@ -217,10 +232,12 @@ class TradeExecutor:
         sent = time.perf_counter()
         if (received := WORK_RECEIVED_AT.get()) is not None:
             INTERNAL_OVERHEAD.observe(sent - received)
+        log.info("order sent: %s %s %s %s", params.side.value, params.size, params.instrument_id, params.order_type)
         try:
             ack = await self.okx.trade.place_order(request, exp_time_ms=exp_time_ms)
             SUBMIT_SECONDS.observe(time.perf_counter() - sent)
         except OKXOutcomeUnknown as exc:
+            log.warning("order outcome unknown, reconciling: %s", exc.message)
             order = await self.orders.lock(order_id)
             await self.orders.transition(
                 order, OrderTrigger.SUBMIT_OUTCOME_UNKNOWN, error_code=exc.code, error_message=exc.message
@@ -231,6 +248,7 @@ class TradeExecutor:
             except OKXError:
                 return order  # still unknown: the tracker's reconciliation settles it once the exchange answers
         except OKXRateLimitError as exc:
+            log.warning("order not sent, OKX rate limit: %s", exc.message)
             # Over OKX's rate limit: nothing was placed. The order is closed as rejected and its idempotency key
             # released, so the caller (told 429) may send the same order again with the same key.
             order = await self.orders.lock(order_id)
@@ -240,6 +258,7 @@ class TradeExecutor:
             raise
         except OKXAPIError as exc:
             SUBMIT_SECONDS.observe(time.perf_counter() - sent)
+            log.warning("order rejected by OKX: %s %s", exc.code, exc.message)
             order = await self.orders.lock(order_id)
             await self.orders.transition(order, OrderTrigger.REJECTED, error_code=exc.code, error_message=exc.message)
             await self.session.commit()
@@ -249,6 +268,8 @@ class TradeExecutor:
             order.exchange_order_id = ack.ord_id
         await self.orders.transition(order, OrderTrigger.ACCEPTED, data={"ordId": ack.ord_id})
         await self.session.commit()
+        with log_context(exchange_order_id=ack.ord_id):
+            log.info("order acknowledged: %s", order.status.value)
         if self.tracker is not None:
             self.tracker.note(order)
         return order

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.log_config import log_context
 from app.models.base import utcnow
 from app.models.trading import Order
 from app.services.okx import models as okx
@@ -338,7 +339,12 @@ class OrderTracker:
 
     async def _apply_logged(self, item: dict[str, Any]) -> None:
         try:
-            await self.apply_push(item)
+            with log_context(
+                client_order_id=item.get("clOrdId") or None,
+                exchange_order_id=item.get("ordId") or None,
+                instrument_id=item.get("instId") or None,
+            ):
+                await self.apply_push(item)
         except Exception:  # the gap fill after the next reconnect or poll brings this order up to date
             log.exception("order tracker: applying a push failed: %s", item.get("clOrdId") or item.get("ordId"))
 

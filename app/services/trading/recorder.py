@@ -9,6 +9,7 @@ token) cannot be converted here and is left out of PnL, while still recorded wit
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.log_config import log_context
 from app.models.base import utcnow
 from app.models.trading import (
     ExecutionEventType,
@@ -31,6 +33,8 @@ from app.services.trading import daily_summary
 from app.services.trading.analytics import PerformanceMetrics, calculate_performance
 from app.services.trading.events import record_event
 from app.services.trading.position_manager import PositionManager
+
+log = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_INITIAL_CAPITAL", "TradeRecorder", "currencies_of"]
 
@@ -152,4 +156,12 @@ class TradeRecorder:
         )
         await self.session.flush()
         await daily_summary.add_trade(self.session, trade)
+        with log_context(
+            order_id=order.id,
+            client_order_id=order.client_order_id,
+            exchange_order_id=order.exchange_order_id,
+            instrument_id=instrument_id,
+            strategy_id=order.strategy_id,
+        ):
+            log.info("fill stored: %s %s @ %s (trade %s, fee %s %s)", side, size, price, trade_id, fee, fee_currency)
         return trade
