@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -24,6 +25,21 @@ from app.services.trading.runtime import TradingRuntime
 __all__ = ["app", "create_app"]
 
 log = logging.getLogger(__name__)
+
+
+SHUTDOWN_STEP_S = 15.0
+
+
+async def _bounded(name: str, stop: Callable[[], Awaitable[None]]) -> None:
+    """One shutdown step, given at most SHUTDOWN_STEP_S: a service must stop when told to, even if a part hangs
+    (it is left behind, logged; everything it wrote is already committed or rolled back by the database)."""
+    task = asyncio.ensure_future(stop())
+    done, _ = await asyncio.wait({task}, timeout=SHUTDOWN_STEP_S)
+    if not done:
+        task.cancel()
+        log.error("shutdown: the %s did not stop within %.0f s; going on without it", name, SHUTDOWN_STEP_S)
+    elif (error := task.exception()) is not None:
+        log.error("shutdown: stopping the %s failed: %r", name, error)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -60,10 +76,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await app.state.event_feed.stop()
-            await trading.stop()
-            await exchange.close()
-            await engine.dispose()
+            for name, stop in (
+                ("event feed", app.state.event_feed.stop),
+                ("trading runtime", trading.stop),
+                ("exchange client", exchange.close),
+                ("database pool", engine.dispose),
+            ):
+                await _bounded(name, stop)
 
     app = FastAPI(
         title="Trading execution service",
