@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,10 +17,32 @@ import pytest
 from app.config import Settings
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def simulator_process(*flags: str) -> Iterator[str]:
+    """`python -m app.services.okx.simulator` on a free port, in its own process; yields its REST URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.services.okx.simulator", "--port", "0", *flags],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()  # type: ignore[union-attr]
+        assert line.startswith("OKX simulator on "), line
+        yield line.split()[3]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +57,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
         text=True,
         check=True,
     ).stdout.strip()
-    port = _free_port()
+    port = free_port()
     log = (workdir / "service.log").open("w")  # a file, not a pipe: a full pipe would stall the service
     process = subprocess.Popen(
         [sys.executable, "-m", "app"],

@@ -25,6 +25,7 @@ from app.db import create_engine, create_session_factory
 from app.migrations import upgrade_to_head_async
 from app.models.trading import Order, OrderSide, OrderStatus, Position, Trade
 from tests.conftest import fresh_database
+from tests.e2e.conftest import simulator_process
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = 500
@@ -44,30 +45,8 @@ FAULTS = [
 
 @pytest.fixture
 def simulator_url() -> Iterator[str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app.services.okx.simulator",
-            "--port",
-            "0",
-            "--no-rate-limit",
-            "--tick-interval",
-            "0.2",
-            *FAULTS,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline()  # type: ignore[union-attr]
-        assert line.startswith("OKX simulator on "), line
-        yield line.split()[3]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with simulator_process("--no-rate-limit", "--tick-interval", "0.2", *FAULTS) as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,33 +22,15 @@ from app.migrations import upgrade_to_head_async
 from app.models.trading import Order, OrderStatus, Position, Trade
 from app.services.auth import create_api_key
 from tests.conftest import fresh_database
+from tests.e2e.conftest import ROOT, free_port, simulator_process
 
-ROOT = Path(__file__).resolve().parents[2]
 SIGNAL = {"instrument_id": "BTC-USDT", "side": "buy", "size": "0.001", "strategy_id": "r"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def simulator_url() -> Iterator[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.services.okx.simulator", "--port", "0", "--tick-interval", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline()  # type: ignore[union-attr]
-        assert line.startswith("OKX simulator on "), line
-        yield line.split()[3]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with simulator_process("--tick-interval", "0") as url:
+        yield url
 
 
 @pytest.fixture
@@ -66,7 +47,7 @@ async def database(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
 
 
 def _replica(database_url: str, okx_url: str, workdir: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("OKX_", "DATABASE_", "RISK_"))},
         "ENVIRONMENT": "sim",

@@ -66,7 +66,7 @@ class PerformanceMetrics:
     daily: list[DailyPoint] = field(default_factory=list)
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -140,7 +140,7 @@ async def calculate_performance(
     instrument_id: str | None = None,
     initial_capital: Decimal,
 ) -> PerformanceMetrics:
-    start, end = _utc(start_date), _utc(end_date)
+    start, end = as_utc(start_date), as_utc(end_date)
     if end <= start:
         raise ValueError("end_date must be after start_date")
     if initial_capital <= 0:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any
 
@@ -38,6 +38,7 @@ from app.models.trading import (
     OrderStatus,
     Trade,
 )
+from app.services.trading.analytics import as_utc
 from app.services.trading.daily_summary import EXACT
 
 __all__ = ["ExecutionStatistics", "StatisticsReport", "calculate_statistics"]
@@ -122,10 +123,6 @@ class _Sums:
             risk_checks_passed=self.orders,
             risk_checks_failed=self.risk_failures,
         )
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 async def _order_sums(session: AsyncSession, start: datetime, end: datetime, into: dict[Group, _Sums]) -> None:
@@ -234,7 +231,7 @@ def _rolled_up(groups: dict[Group, _Sums], key: Callable[[Group], str]) -> dict[
 
 
 async def calculate_statistics(session: AsyncSession, start_date: datetime, end_date: datetime) -> StatisticsReport:
-    start, end = _utc(start_date), _utc(end_date)
+    start, end = as_utc(start_date), as_utc(end_date)
     if end <= start:
         raise ValueError("end_date must be after start_date")
     groups: dict[Group, _Sums] = defaultdict(_Sums)
