@@ -16,6 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -44,7 +45,13 @@ from app.services.trading.sync import ExchangeOrderSync
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TradeExecutor"]
+__all__ = ["CancelAllResult", "TradeExecutor"]
+
+
+@dataclass
+class CancelAllResult:
+    canceled: list[Order] = field(default_factory=list)  # as the exchange's verdict left them
+    failed: list[tuple[int, str]] = field(default_factory=list)  # order id, why
 
 
 class TradeExecutor:
@@ -314,6 +321,18 @@ class TradeExecutor:
             await self.session.commit()
             raise
         return await self.reconcile_order(order)
+
+    async def cancel_all(self, instrument_id: str | None = None) -> CancelAllResult:
+        """Cancel every open order (of one instrument, if given), one by one: one refusal does not stop the rest,
+        and each outcome is reported (the kill switch and the operator's `cancel-all`)."""
+        result = CancelAllResult()
+        for order in await self.orders.get_active_orders(instrument_id):
+            try:
+                result.canceled.append(await self.cancel_order(order.id))
+            except (OrderNotCancelable, OKXError) as exc:
+                log.warning("cancel-all: order %s not canceled: %s", order.id, exc)
+                result.failed.append((order.id, str(exc)))
+        return result
 
     async def modify_order(
         self, order_id: int, *, new_size: Decimal | None = None, new_price: Decimal | None = None

@@ -32,8 +32,8 @@ from app.models.trading import (
 from app.services.okx.client import OKXClient
 from app.services.okx.deadman import DeadManSwitch
 from app.services.okx.errors import OKXError
-from app.services.trading.errors import NotLeader, OrderNotCancelable
-from app.services.trading.events import listen_committed, record_event
+from app.services.trading.errors import NotLeader
+from app.services.trading.events import listen_committed
 from app.services.trading.execution_strategies import (
     IcebergExecution,
     LimitExecution,
@@ -41,11 +41,13 @@ from app.services.trading.execution_strategies import (
     TWAPExecution,
 )
 from app.services.trading.execution_strategies.base import ExecutionStrategy
-from app.services.trading.executor import TradeExecutor
+from app.services.trading.executor import CancelAllResult, TradeExecutor
+from app.services.trading.kill_switch import record_trading_state, stored_trading_state
 from app.services.trading.leadership import Leadership, engine_of
 from app.services.trading.order_manager import OrderManager, OrderParams
 from app.services.trading.order_tracker import OrderTracker
 from app.services.trading.position_manager import PositionManager
+from app.services.trading.reconciliation import reconcile_with_exchange
 from app.services.trading.risk import ExecutionRiskControl, InstrumentRules, TradingState
 from app.services.trading.signal import Account
 
@@ -115,6 +117,7 @@ class TradingRuntime:
         self.leading = asyncio.Event()  # set while this replica leads
         self.reconcile_interval_s = reconcile_interval_s
         self.last_reconciliation: list[dict[str, Any]] = []
+        self._trading_state_event_id = 0  # the newest recorded kill-switch change applied here
 
     def tracker_problem(self, grace_s: float) -> str | None:
         """Why this replica is not ready because of its order tracker, or None. A standby runs no tracker."""
@@ -145,6 +148,7 @@ class TradingRuntime:
         delay = 1.0
         while True:
             try:
+                await self._refresh_trading_state()  # a halt recorded before a restart holds from the first order
                 await self._refresh_instruments()
                 await self._refresh_prices()
                 break
@@ -194,19 +198,23 @@ class TradingRuntime:
                 await self._stand_down()
 
     async def reconcile(self) -> list[dict[str, Any]]:
-        """The leader's regular check against the exchange: open orders (the tracker's gap fill: every order that
-        changed, finished or is unknown here), then positions and balances, each difference corrected and recorded
-        as an event (as `POST /positions/sync`)."""
-        await self.tracker.gap_fill()
-        async with self.session_factory() as session:
-            # Spot "positions" are this service's own fills, and balances also hold deposits: comparing them every
-            # minute would only repeat the same note (POST /positions/sync still reports them on demand).
-            differences = await PositionManager(session).sync_with_exchange(self.okx, compare_spot_holdings=False)
-            await session.commit()
-        if differences:
-            log.warning("reconciliation: %d position difference(s) corrected: %s", len(differences), differences)
-        self.last_reconciliation = differences
-        return differences
+        """The leader's regular check against the exchange (reconciliation.py): open orders, then positions, each
+        difference corrected and recorded as an event. Returns the position differences."""
+        # Spot "positions" are this service's own fills, and balances also hold deposits: comparing them every
+        # minute would only repeat the same note (POST /positions/sync still reports them on demand).
+        result = await reconcile_with_exchange(
+            self.okx, self.session_factory, self.tracker, compare_spot_holdings=False
+        )
+        if result.differences:
+            log.warning(
+                "reconciliation: %d order and %d position difference(s) corrected: %s %s",
+                len(result.orders),
+                len(result.positions),
+                result.orders,
+                result.positions,
+            )
+        self.last_reconciliation = result.positions
+        return result.positions
 
     async def _stand_down(self) -> None:
         """Stop the leader's work (leadership lost, or stopping): executions stay `running` for the next leader."""
@@ -300,6 +308,7 @@ class TradingRuntime:
         self.risk.set_open_orders(open_orders)
 
     async def _refresh_prices(self) -> None:
+        await self._refresh_trading_state()
         await self._refresh_account()
         for inst_type in INSTRUMENT_TYPES:
             try:
@@ -314,26 +323,38 @@ class TradingRuntime:
 
     # --- the kill switch ----------------------------------------------------------------------------------
 
-    async def set_trading_state(self, state: TradingState, *, reason: str = "") -> int:
-        """Set active / reducing / halted; halting also cancels every open order. Returns how many it canceled."""
+    async def set_trading_state(self, state: TradingState, *, reason: str = "", source: str = "api") -> int:
+        """Set active / reducing / halted; halting also cancels every open order. Returns how many it canceled.
+        The state is recorded (kill_switch.py), so every replica and a restart follow it."""
         previous = self.risk.trading_state
         self.risk.set_trading_state(state)
-        canceled = 0
         async with self.session_factory() as session:
-            record_event(
-                session, ExecutionEventType.KILL_SWITCH_CHANGED, data={"from": previous, "to": state, "reason": reason}
-            )
+            event_id = await record_trading_state(session, previous, state, reason=reason, source=source)
             await session.commit()
-            if state is TradingState.HALTED:
-                orders = OrderManager(session)
-                executor = TradeExecutor(self.okx, orders, self.risk, self.tracker)
-                for order in await orders.get_active_orders():
-                    try:
-                        await executor.cancel_order(order.id)
-                        canceled += 1
-                    except (OrderNotCancelable, OKXError) as exc:
-                        log.warning("kill switch: order %s not canceled: %s", order.id, exc)
-        return canceled
+        self._trading_state_event_id = max(self._trading_state_event_id, event_id)
+        if state is not TradingState.HALTED:
+            return 0
+        return len((await self._cancel_open_orders()).canceled)
+
+    async def _cancel_open_orders(self) -> CancelAllResult:
+        async with self.session_factory() as session:
+            return await TradeExecutor(self.okx, OrderManager(session), self.risk, self.tracker).cancel_all()
+
+    async def _refresh_trading_state(self) -> None:
+        """Follow a state recorded elsewhere (another replica, the operator CLI, before a restart). A halt made
+        elsewhere is also enforced here by the leader: it cancels what is still open (the CLI cannot reach a
+        simulator that lives inside this process)."""
+        async with self.session_factory() as session:
+            stored = await stored_trading_state(session)
+        if stored is None or stored.event_id <= self._trading_state_event_id:
+            return
+        previous = self.risk.trading_state
+        self._trading_state_event_id = stored.event_id
+        self.risk.set_trading_state(stored.state)
+        if stored.state is not previous:
+            log.warning("kill switch: trading is %s (was %s): %s", stored.state.value, previous.value, stored.reason)
+        if stored.state is TradingState.HALTED and previous is not TradingState.HALTED and self.leadership.is_leader:
+            await self._cancel_open_orders()
 
     # --- executions ---------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from app.models.trading import ExecutionEvent, ExecutionEventType, Order, OrderS
 from app.services.okx.client import OKXClient
 from app.services.okx.simulator import OKXSimulator
 from app.services.trading.executor import TradeExecutor
+from app.services.trading.kill_switch import record_trading_state, stored_trading_state
 from app.services.trading.order_manager import OrderManager, OrderParams
 from app.services.trading.risk import ExecutionRiskControl, TradingState
 from app.services.trading.runtime import TradingRuntime
@@ -113,3 +114,41 @@ async def test_start_up_resumes_executions_left_running(
     async with factory() as session:
         row = await session.get(Execution, execution.id)
         assert row is not None and row.filled_size == D("0.02")
+
+
+async def test_a_halt_recorded_elsewhere_is_followed_and_enforced(
+    okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """The operator CLI or another replica halts: this replica stops taking orders within its refresh, and (as the
+    leader) cancels what is open. A halt recorded before a restart holds from the start."""
+    runtime = TradingRuntime(
+        okx, factory, ExecutionRiskControl(), ws_private_url=sim.ws_private_url, price_refresh_s=0.1
+    )
+    await runtime.start()
+    await asyncio.wait_for(runtime.started.wait(), 10)
+    async with factory() as session:
+        executor = TradeExecutor(okx, OrderManager(session), runtime.risk, runtime.tracker)
+        resting = await executor.place_order(
+            OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.1"), D("45000"))
+        )
+        await record_trading_state(session, TradingState.ACTIVE, TradingState.HALTED, reason="drill", source="cli")
+        await session.commit()
+
+    await eventually(lambda: _true(runtime.risk.trading_state is TradingState.HALTED))
+    await eventually(lambda: _status_is(factory, resting.id, OrderStatus.CANCELED))
+    await runtime.stop()
+
+    restarted = TradingRuntime(okx, factory, ExecutionRiskControl(), ws_private_url=sim.ws_private_url)
+    await restarted.start()
+    await asyncio.wait_for(restarted.started.wait(), 10)
+    assert restarted.risk.trading_state is TradingState.HALTED
+    await restarted.set_trading_state(TradingState.ACTIVE, reason="drill over")
+    await restarted.stop()
+    async with factory() as session:
+        assert (await stored_trading_state(session)).state is TradingState.ACTIVE  # type: ignore[union-attr]
+
+
+async def _status_is(factory: async_sessionmaker[AsyncSession], order_id: int, status: OrderStatus) -> bool:
+    async with factory() as session:
+        order = await session.get(Order, order_id)
+        return order is not None and order.status is status
