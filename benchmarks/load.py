@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import os
 import socket
@@ -273,6 +274,22 @@ def _process_stats(pid: int, database_url: str) -> tuple[float, int, int]:
     return rss_kb / 1024, fds, connections
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds so far of these processes (their finished children included)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return total / tick
+
+
+def _postgres_pids() -> list[int]:
+    found = subprocess.run(["pgrep", "-f", "postgres"], capture_output=True, text=True, check=False).stdout.split()
+    return [int(pid) for pid in found]
+
+
 def _report(results: Results, elapsed: float, overhead: tuple[float, float, float, int]) -> None:
     ordered = sorted(results.latencies)
 
@@ -325,6 +342,13 @@ async def main() -> None:
                 f"{args.clients} clients, {args.replicas} replica(s), {duration:.0f} s"
                 + (f", soak at ~{args.rate:.0f} requests/s" if args.soak else ", as fast as answers come")
             )
+            watched = {
+                "service": [process.pid for process, _ in services],
+                "simulator": [simulator.pid],
+                "postgresql": _postgres_pids(),
+                "load clients": [os.getpid()],
+            }
+            cpu_before = {name: _cpu_seconds(pids) for name, pids in watched.items()}
             started = time.monotonic()
             until = started + duration
             clients = [
@@ -344,9 +368,16 @@ async def main() -> None:
                     await asyncio.wait(clients, timeout=args.sample)
             await asyncio.gather(*clients)
             elapsed = time.monotonic() - started
+            cpu = {name: _cpu_seconds(pids) - cpu_before[name] for name, pids in watched.items()}
             await asyncio.sleep(3)  # let the last fills and cancels settle
             overhead = await _overhead(http, service_urls, keys[-1])
             _report(results, elapsed, overhead)
+            per_order = {name: seconds * 1000 / max(len(results.accepted), 1) for name, seconds in cpu.items()}
+            print(
+                "CPU per accepted order (ms; 2 cores = 2,000 ms/s in all): "
+                + ", ".join(f"{name} {ms:.2f}" for name, ms in per_order.items())
+                + f"; machine busy {sum(cpu.values()) / elapsed * 100:.0f} % of one core"
+            )
             problems = await _verify(database_url, http, okx_url, results.accepted)
             print("exactly once on both sides: " + ("yes" if not problems else "NO: " + "; ".join(problems)))
     finally:

@@ -2,8 +2,10 @@
 
 The events table is the source: the feed reads rows past the last id it delivered, so nothing committed is ever
 skipped, whichever process wrote it. It wakes when a transaction with events commits here (`after_commit`) and, on
-PostgreSQL, when one commits on any replica (`NOTIFY execution_events` in that transaction, `LISTEN` here); it also
-polls every second as a safety net.
+PostgreSQL, when one commits on any replica: each feed `LISTEN`s on `execution_events` and, after commits of its own
+process, sends one `NOTIFY` on that connection per burst (at most one per `coalesce_s`), not one per transaction
+from inside it — so the order path pays no statement for it. It also polls every second as a safety net (and a
+process without a feed, such as the operator CLI, is seen by that poll).
 
 Ids are handed out when a row is inserted, not when it commits, so on PostgreSQL a lower id can commit after a
 higher one. The feed therefore holds back at a gap for up to `gap_grace_s` (our transactions are short); a gap still
@@ -58,13 +60,12 @@ def mark_written(session: AsyncSession) -> None:
 
 def _wake_feeds() -> None:
     for feed in list(_FEEDS):
-        feed.wake()
+        feed.committed_here()
 
 
-@event.listens_for(Session, "before_commit")
-def _notify_replicas(session: Session) -> None:
-    if session.info.pop(_WROTE, False) and session.get_bind().dialect.name == "postgresql":
-        session.connection().exec_driver_sql(f"NOTIFY {CHANNEL}")  # delivered when (and if) this commits
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    session.info.pop(_WROTE, None)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -98,6 +99,7 @@ class EventFeed:
         self._skipped: dict[int, float] = {}  # passed-over id -> until when to look for it
         self._subscribers: set[asyncio.Queue[list[ExecutionEvent]]] = set()
         self._wake = asyncio.Event()
+        self._notify = asyncio.Event()  # commits here not yet announced to the other replicas
         self._tasks: list[asyncio.Task[None]] = []
         self.started = asyncio.Event()
 
@@ -120,6 +122,11 @@ class EventFeed:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def committed_here(self) -> None:
+        """Events were committed by this process: read them, and tell the other replicas."""
+        self._wake.set()
+        self._notify.set()
 
     # --- reading ------------------------------------------------------------------------------------------
 
@@ -204,18 +211,23 @@ class EventFeed:
                 queue.put_nowait(batch)
 
     async def _listen(self) -> None:
-        """PostgreSQL: wake on NOTIFY from any replica's commit; the connection is re-made if it drops."""
+        """PostgreSQL: wake on NOTIFY from another replica's commits, and announce this one's (after they
+        committed, so a listener always finds the rows). The connection is re-made if it drops."""
         assert self.engine is not None
         while True:
             try:
                 async with self.engine.connect() as connection:
                     raw: Any = (await connection.get_raw_connection()).driver_connection
+                    own = raw.get_server_pid()
                     lost = asyncio.Event()
-                    await raw.add_listener(CHANNEL, lambda *_: self.wake())
+                    await raw.add_listener(CHANNEL, lambda _, pid, *__, own=own: pid != own and self.wake())
                     raw.add_termination_listener(lambda *_, lost=lost: lost.set())
                     while not lost.is_set() and not raw.is_closed():
                         with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(lost.wait(), 5)
+                            await asyncio.wait_for(self._notify.wait(), 5)
+                            await asyncio.sleep(self.coalesce_s)  # one NOTIFY for a burst of commits
+                            self._notify.clear()
+                            await raw.execute(f"NOTIFY {CHANNEL}")
             except asyncio.CancelledError:
                 raise
             except Exception:

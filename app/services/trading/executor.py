@@ -190,6 +190,7 @@ class TradeExecutor:
         arrival_price: Decimal | None = None,
     ) -> Order:
         await self.okx.ensure_time_synced()  # the expTime below is on OKX's clock
+        exp_time_ms = self.okx.new_exp_time_ms()
         order = await self.orders.create_order(
             params,
             strategy_id=strategy_id,
@@ -197,10 +198,9 @@ class TradeExecutor:
             idempotency_key=idempotency_key,
             request_fingerprint=request_fingerprint,
             arrival_price=arrival_price,
+            submit_expires_at=datetime.fromtimestamp(exp_time_ms / 1000, tz=UTC),
+            submitted_at=utcnow(),
         )
-        exp_time_ms = self.okx.new_exp_time_ms()
-        order.submit_expires_at = datetime.fromtimestamp(exp_time_ms / 1000, tz=UTC)
-        order.submitted_at = utcnow()
         await self.session.commit()  # the write-ahead row exists before the exchange hears of the order
         with log_context(
             order_id=order.id,

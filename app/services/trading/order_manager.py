@@ -86,9 +86,11 @@ class OrderManager:
         arrival_price: Decimal | None = None,
         client_order_id: str | None = None,
         meta: dict[str, Any] | None = None,
+        submit_expires_at: datetime | None = None,
+        submitted_at: datetime | None = None,
     ) -> Order:
         """The write-ahead row (status pending_submit), flushed so it has its id; the caller commits it
-        before any byte goes to the exchange."""
+        before any byte goes to the exchange. `submit_expires_at` is the expTime it will be sent with."""
         order = Order(
             client_order_id=client_order_id or new_client_order_id(),
             idempotency_key=idempotency_key,
@@ -109,6 +111,8 @@ class OrderManager:
             strategy_id=strategy_id,
             execution_id=execution_id,
             meta=meta,
+            submit_expires_at=submit_expires_at,
+            submitted_at=submitted_at,
         )
         self.session.add(order)
         record_event(
