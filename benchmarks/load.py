@@ -207,15 +207,17 @@ def _quantile_from_histogram(buckets: list[tuple[float, float]], q: float) -> fl
     return previous_bound
 
 
-async def _overhead(http: aiohttp.ClientSession, service_urls: list[str], key: str) -> tuple[float, float, float, int]:
-    """p50, p99, mean (seconds) and count of trading_internal_overhead_seconds, summed over the replicas."""
+async def _histogram(
+    http: aiohttp.ClientSession, service_urls: list[str], key: str, name: str
+) -> tuple[float, float, float, int]:
+    """p50, p99, mean (seconds) and count of a histogram of the service's /metrics, summed over the replicas."""
     merged: dict[float, float] = {}
     total_sum = total_count = 0.0
     for url in service_urls:
         async with http.get(f"{url}/metrics", headers={"Authorization": f"Bearer {key}"}) as response:
             text = await response.text()
         for family in text_string_to_metric_families(text):
-            if family.name != "trading_internal_overhead_seconds":
+            if family.name != name:
                 continue
             for sample in family.samples:
                 if sample.name.endswith("_bucket"):
@@ -290,7 +292,10 @@ def _postgres_pids() -> list[int]:
     return [int(pid) for pid in found]
 
 
-def _report(results: Results, elapsed: float, overhead: tuple[float, float, float, int]) -> None:
+Quantiles = tuple[float, float, float, int]
+
+
+def _report(results: Results, elapsed: float, overhead: Quantiles, submit: Quantiles) -> None:
     ordered = sorted(results.latencies)
 
     def pick(q: float) -> float:
@@ -305,6 +310,11 @@ def _report(results: Results, elapsed: float, overhead: tuple[float, float, floa
     p50, p99, mean, count = overhead
     print(
         f"internal overhead (request received → OKX request sent, {count:,} orders): "
+        f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, mean {mean * 1000:.2f} ms"
+    )
+    p50, p99, mean, count = submit
+    print(
+        f"exchange answer (OKX request sent → answer read, {count:,} orders): "
         f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, mean {mean * 1000:.2f} ms"
     )
     print(f"errors: {len(results.errors)}" + (f", e.g. {results.errors[:3]}" if results.errors else ""))
@@ -370,8 +380,9 @@ async def main() -> None:
             elapsed = time.monotonic() - started
             cpu = {name: _cpu_seconds(pids) - cpu_before[name] for name, pids in watched.items()}
             await asyncio.sleep(3)  # let the last fills and cancels settle
-            overhead = await _overhead(http, service_urls, keys[-1])
-            _report(results, elapsed, overhead)
+            overhead = await _histogram(http, service_urls, keys[-1], "trading_internal_overhead_seconds")
+            submit = await _histogram(http, service_urls, keys[-1], "trading_order_submit_seconds")
+            _report(results, elapsed, overhead, submit)
             per_order = {name: seconds * 1000 / max(len(results.accepted), 1) for name, seconds in cpu.items()}
             print(
                 "CPU per accepted order (ms; 2 cores = 2,000 ms/s in all): "

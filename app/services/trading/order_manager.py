@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.base import utcnow
@@ -233,6 +233,10 @@ class OrderManager:
         if instrument_id is not None:
             query = query.where(Order.instrument_id == instrument_id)
         return (await self.session.execute(query)).scalars().all()
+
+    async def count_active_orders(self) -> int:
+        query = select(func.count()).select_from(Order).where(Order.status.in_(ACTIVE_STATUSES))
+        return (await self.session.execute(query)).scalar_one()
 
     async def get_order_history(self, filters: Mapping[str, Any] | None = None, limit: int = 100) -> Sequence[Order]:
         """Newest first; filters on instrument_id, status, side, strategy_id, execution_id (equality)."""

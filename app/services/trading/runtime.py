@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from sqlalchemy import select
@@ -27,11 +27,12 @@ from app.models.trading import (
     ExecutionEventType,
     ExecutionStatus,
     OrderStatus,
-    Trade,
+    TradeDailySummary,
 )
 from app.services.okx.client import OKXClient
 from app.services.okx.deadman import DeadManSwitch
 from app.services.okx.errors import OKXError
+from app.services.trading.daily_summary import EXACT
 from app.services.trading.errors import NotLeader
 from app.services.trading.events import listen_committed
 from app.services.trading.execution_strategies import (
@@ -290,12 +291,14 @@ class TradingRuntime:
         except OKXError as exc:
             log.warning("risk: balances not refreshed: %s", exc)
             return
-        midnight = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
         async with self.session_factory() as session:
             positions = await PositionManager(session).get_all_positions()
-            today = (await session.execute(select(Trade.realized_pnl).where(Trade.executed_at >= midnight))).scalars()
-            daily = sum(today, Decimal(0))
-            open_orders = len(await OrderManager(session).get_active_orders())
+            # From the daily summaries (one row per instrument, strategy and fee currency), not today's trades:
+            # this runs every few seconds, and a busy day has a million trades.
+            today = select(TradeDailySummary.realized_pnl).where(TradeDailySummary.day == utcnow().date())
+            with localcontext(EXACT):
+                daily = sum((await session.execute(today)).scalars(), Decimal(0))
+            open_orders = await OrderManager(session).count_active_orders()
         net: dict[str, Decimal] = {}
         for position in positions:  # long/short mode has two rows per instrument: the risk checks read the net
             net[position.instrument_id] = net.get(position.instrument_id, Decimal(0)) + position.size

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.models.trading import ExecutionEvent, ExecutionEventType, Order, OrderSide, OrderStatus, OrderType
+from app.models.trading import ExecutionEvent, ExecutionEventType, Order, OrderSide, OrderStatus, OrderType, Trade
 from app.services.okx.client import OKXClient
 from app.services.okx.simulator import OKXSimulator
 from app.services.trading.executor import TradeExecutor
@@ -152,3 +152,27 @@ async def _status_is(factory: async_sessionmaker[AsyncSession], order_id: int, s
     async with factory() as session:
         order = await session.get(Order, order_id)
         return order is not None and order.status is status
+
+
+async def test_the_risk_view_reads_todays_realized_pnl_and_open_orders(
+    okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """Refreshed every few seconds from the daily summaries and a count, never by loading today's trades."""
+    runtime = TradingRuntime(okx, factory, ExecutionRiskControl(), ws_private_url=None, price_refresh_s=0.1)
+    await runtime.start()
+    await asyncio.wait_for(runtime.started.wait(), 10)
+    async with factory() as session:
+        executor = TradeExecutor(okx, OrderManager(session), runtime.risk)
+        for side, price in ((OrderSide.BUY, "50000"), (OrderSide.SELL, "49000")):
+            sim.exchange.set_price("BTC-USDT", D(price), 0)
+            order = await executor.place_order(
+                OrderParams("BTC-USDT", side, OrderType.MARKET, D("0.1"), target_currency="base_ccy")
+            )
+            await executor.reconcile_order(order)
+        await executor.place_order(OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.1"), D("45000")))
+        realized = sum((await session.execute(select(Trade.realized_pnl))).scalars(), D(0))
+    assert realized < 0
+
+    await eventually(lambda: _true(runtime.account.daily_realized_pnl == realized))
+    await eventually(lambda: _true(runtime.risk.open_orders == 1))
+    await runtime.stop()
