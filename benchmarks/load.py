@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import os
 import socket
@@ -352,6 +353,8 @@ async def main() -> None:
                 f"{args.clients} clients, {args.replicas} replica(s), {duration:.0f} s"
                 + (f", soak at ~{args.rate:.0f} requests/s" if args.soak else ", as fast as answers come")
             )
+            gc.collect()
+            gc.freeze()  # no full-collection pauses of this process in the latencies it measures
             watched = {
                 "service": [process.pid for process, _ in services],
                 "simulator": [simulator.pid],
