@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.base import utcnow
@@ -28,6 +28,7 @@ from app.models.trading import (
     TradeMode,
 )
 from app.services.okx.market import instrument_type_of
+from app.services.trading.errors import OrderNotFound
 from app.services.trading.events import record_event
 from app.services.trading.order_state import OrderTrigger, next_status
 from app.services.trading.signal import Signal
@@ -215,10 +216,17 @@ class OrderManager:
     async def lock(self, order_id: int) -> Order:
         """The order re-read inside the current transaction (row-locked on PostgreSQL), so a change is always
         applied to its latest state, never to a copy another task has since moved on."""
-        query = select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
+        order = await self.lock_where(Order.id == order_id)
+        if order is None:
+            raise OrderNotFound(f"order {order_id} does not exist")
+        return order
+
+    async def lock_where(self, condition: ColumnElement[bool]) -> Order | None:
+        """`lock` for the first order matching `condition` (an exchange id or a clOrdId), in one statement."""
+        query = select(Order).where(condition).order_by(Order.id).limit(1).execution_options(populate_existing=True)
         if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
             query = query.with_for_update()
-        return (await self.session.execute(query)).scalar_one()
+        return (await self.session.execute(query)).scalars().first()
 
     async def get_by_client_order_id(self, client_order_id: str) -> Order | None:
         result = await self.session.execute(select(Order).where(Order.client_order_id == client_order_id))

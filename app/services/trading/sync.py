@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.trading import (
@@ -60,8 +60,7 @@ class ExchangeOrderSync:
         conditions = [Order.exchange_order_id == snapshot.ord_id]
         if snapshot.cl_ord_id:
             conditions.append(Order.client_order_id == snapshot.cl_ord_id)
-        found = (await self.session.execute(select(Order.id).where(or_(*conditions)))).scalars().first()
-        return await self.orders.lock(found) if found is not None else None
+        return await self.orders.lock_where(or_(*conditions))
 
     async def _record_external(self, snapshot: okx.Order) -> Order:
         """An exchange order this service did not create: recorded and flagged, never ignored (DESIGN.md §4.5)."""
