@@ -8,9 +8,14 @@ its own API key and strategy id. Each client alternates `POST /orders` (an IOC l
 exchange accepts it, then cancels it unfilled) and `POST /signals` (a market buy of 20 USDT: it fills), spread over
 the instruments, as fast as its answers come back, for `--duration` seconds.
 
-Printed: accepted orders/s, p50/p95/p99/max API latency, the service's internal overhead (request received → OKX
-request sent, from its `trading_internal_overhead_seconds` histogram), errors; then it checks that every accepted
-order exists exactly once in the database and exactly once on the exchange, and nothing else does.
+Printed: accepted orders/s while the clients ran, and sustained (counted until the service had applied everything
+the exchange told it, i.e. every order finished in the database); p50/p95/p99/max API latency; the service's
+internal overhead (request received → OKX request sent, from its `trading_internal_overhead_seconds` histogram);
+errors; CPU per order of each process, up to the moment the service caught up. Then it checks that every accepted
+order exists exactly once in the database and exactly once on the exchange, in the same final state and with the
+same fills, and that nothing else does.
+
+`LOAD_SHOW_OPEN=1` prints, while the service catches up, how many orders are still open and a few of them.
 
 `--soak SECONDS` runs at a fixed, lower rate (`--rate`) for that long and prints the service's memory (RSS), open
 file descriptors and database connections every `--sample` seconds, to show them flat.
@@ -237,18 +242,57 @@ async def _histogram(
     )
 
 
+async def _settle(database_url: str, timeout_s: float = 120.0) -> float:
+    """Seconds until the service has applied everything the exchange told it: every order of the run (IOC or
+    market) ends finished, so none open means the tracker has caught up. A backlog it is still working through
+    when the clients stop is work the throughput figure did not pay for: this is how long it took."""
+    connection = await asyncpg.connect(_plain(database_url))
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < timeout_s:
+            open_orders = await connection.fetchval(
+                "SELECT count(*) FROM orders"
+                " WHERE status NOT IN ('filled', 'canceled', 'rejected', 'failed', 'expired')"
+            )
+            if open_orders == 0:
+                break
+            if os.environ.get("LOAD_SHOW_OPEN"):
+                rows = await connection.fetch(
+                    "SELECT id, status, exchange_order_id IS NOT NULL AS acked, order_type FROM orders"
+                    " WHERE status NOT IN ('filled', 'canceled', 'rejected', 'failed', 'expired') LIMIT 5"
+                )
+                print(f"  {time.monotonic() - started:5.1f} s: {open_orders} open, e.g. {[tuple(r) for r in rows]}")
+            await asyncio.sleep(0.1 if not os.environ.get("LOAD_SHOW_OPEN") else 0.5)
+    finally:
+        await connection.close()
+    return time.monotonic() - started
+
+
 async def _verify(database_url: str, http: aiohttp.ClientSession, okx_url: str, accepted: list[str]) -> list[str]:
-    """Every accepted order exactly once in the database and on the exchange; nothing else on either side."""
+    """Every accepted order exactly once in the database and on the exchange, in the same final state and with the
+    same fills; nothing else on either side."""
     problems = []
     connection = await asyncpg.connect(_plain(database_url))
     try:
-        rows = await connection.fetch("SELECT client_order_id FROM orders WHERE client_order_id IS NOT NULL")
+        rows = await connection.fetch("SELECT client_order_id, status FROM orders WHERE client_order_id IS NOT NULL")
+        fills = await connection.fetch("SELECT instrument_id, exchange_trade_id FROM trades")
     finally:
         await connection.close()
     in_database = Counter(row[0] for row in rows)
     async with http.get(f"{okx_url}/sim/v1/state") as response:
         state = await response.json()
     on_exchange = Counter(order["clOrdId"] for order in state["orders"])
+    exchange_states = {order["clOrdId"]: order["state"] for order in state["orders"]}
+    if differing := [row[0] for row in rows if exchange_states.get(row[0], row[1]) != row[1]]:
+        problems.append(f"{len(differing)} orders in another state than on the exchange, e.g. {differing[:3]}")
+    stored = Counter((row[0], row[1]) for row in fills)
+    exchange_fills = {(order["instId"], fill["tradeId"]) for order in state["orders"] for fill in order["fills"]}
+    if twice := [key for key, count in stored.items() if count > 1]:
+        problems.append(f"{len(twice)} fills stored twice")
+    if set(stored) != exchange_fills:
+        problems.append(
+            f"fills differ: {len(exchange_fills - set(stored))} missing, {len(set(stored) - exchange_fills)} unknown"
+        )
     accepted_set = Counter(accepted)
     if dup := [k for k, c in accepted_set.items() if c > 1]:
         problems.append(f"{len(dup)} client order ids answered twice")
@@ -381,8 +425,13 @@ async def main() -> None:
                     await asyncio.wait(clients, timeout=args.sample)
             await asyncio.gather(*clients)
             elapsed = time.monotonic() - started
+            settle_s = await _settle(database_url)
+            # CPU up to the moment the service caught up: work left in a backlog is counted, not hidden.
             cpu = {name: _cpu_seconds(pids) - cpu_before[name] for name, pids in watched.items()}
-            await asyncio.sleep(3)  # let the last fills and cancels settle
+            print(
+                f"settled (every order finished in the database) {settle_s:.1f} s after the clients stopped: "
+                f"sustained {len(results.accepted) / (elapsed + settle_s):,.0f} accepted orders/s"
+            )
             overhead = await _histogram(http, service_urls, keys[-1], "trading_internal_overhead_seconds")
             submit = await _histogram(http, service_urls, keys[-1], "trading_order_submit_seconds")
             _report(results, elapsed, overhead, submit)
@@ -390,7 +439,7 @@ async def main() -> None:
             print(
                 "CPU per accepted order (ms; 2 cores = 2,000 ms/s in all): "
                 + ", ".join(f"{name} {ms:.2f}" for name, ms in per_order.items())
-                + f"; machine busy {sum(cpu.values()) / elapsed * 100:.0f} % of one core"
+                + f"; machine busy {sum(cpu.values()) / (elapsed + settle_s) * 100:.0f} % of one core"
             )
             problems = await _verify(database_url, http, okx_url, results.accepted)
             print("exactly once on both sides: " + ("yes" if not problems else "NO: " + "; ".join(problems)))
