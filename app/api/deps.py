@@ -102,6 +102,10 @@ async def _api_key(
         # End the read at once: on SQLite every transaction holds the write lock (BEGIN IMMEDIATE), and the route
         # may hand work to other units of work (the kill switch, the tracker) that must not wait behind this one.
         await session.commit()
+        if key is not None:
+            # The cached key outlives this request's session: detached (attributes loaded), so nothing this
+            # request does to its session (a rollback expires every object in it) reaches later requests.
+            session.expunge(key)
         verified.put(key_hash, key)
     if key is None:
         raise APIError(

@@ -208,6 +208,22 @@ async def test_caller_rate_limit_is_429_with_retry_after(api: Api) -> None:
     assert limited[0].json()["error"]["code"] == "rate_limited"
 
 
+async def test_a_key_first_seen_by_a_rolled_back_request_keeps_working(api: Api) -> None:
+    """The verified-key cache must not hand later requests an object the first request's rollback expired (a dry-run
+    sync rolls its session back): that was a 500 for every request with that key until the cache entry expired."""
+    dry_run = await api.client.post(
+        "/api/v1/trading/positions/sync", params={"dry_run": "true"}, headers=api.as_("trade")
+    )
+    assert dry_run.status_code == 200, dry_run.text
+
+    for _ in range(2):
+        again = await api.client.post(
+            "/api/v1/trading/positions/sync", params={"dry_run": "false"}, headers=api.as_("trade")
+        )
+        assert again.status_code == 200, again.text
+    assert (await api.client.get("/api/v1/trading/positions", headers=api.as_("trade"))).status_code == 200
+
+
 async def test_exchange_failures_are_503_with_the_okx_code_and_leave_the_order_settled(api: Api) -> None:
     simulator = api.app.state.exchange.simulator
     simulator.faults.update({"error_rate": 1})
