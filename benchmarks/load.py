@@ -242,27 +242,30 @@ async def _histogram(
     )
 
 
+OPEN = "status NOT IN ('filled', 'canceled', 'rejected', 'failed', 'expired')"
+
+
 async def _settle(database_url: str, timeout_s: float = 120.0) -> float:
     """Seconds until the service has applied everything the exchange told it: every order of the run (IOC or
     market) ends finished, so none open means the tracker has caught up. A backlog it is still working through
     when the clients stop is work the throughput figure did not pay for: this is how long it took."""
+    show = bool(os.environ.get("LOAD_SHOW_OPEN"))
     connection = await asyncpg.connect(_plain(database_url))
     started = time.monotonic()
     try:
         while time.monotonic() - started < timeout_s:
-            open_orders = await connection.fetchval(
-                "SELECT count(*) FROM orders"
-                " WHERE status NOT IN ('filled', 'canceled', 'rejected', 'failed', 'expired')"
-            )
+            open_orders = await connection.fetchval(f"SELECT count(*) FROM orders WHERE {OPEN}")
             if open_orders == 0:
                 break
-            if os.environ.get("LOAD_SHOW_OPEN"):
+            if show:
                 rows = await connection.fetch(
-                    "SELECT id, status, exchange_order_id IS NOT NULL AS acked, order_type FROM orders"
-                    " WHERE status NOT IN ('filled', 'canceled', 'rejected', 'failed', 'expired') LIMIT 5"
+                    "SELECT id, status, exchange_order_id IS NOT NULL AS acked, order_type"
+                    f" FROM orders WHERE {OPEN} LIMIT 5"
                 )
                 print(f"  {time.monotonic() - started:5.1f} s: {open_orders} open, e.g. {[tuple(r) for r in rows]}")
-            await asyncio.sleep(0.1 if not os.environ.get("LOAD_SHOW_OPEN") else 0.5)
+            await asyncio.sleep(0.5 if show else 0.1)
+        else:
+            print(f"NOT settled: {open_orders} orders still open {timeout_s:.0f} s after the clients stopped")
     finally:
         await connection.close()
     return time.monotonic() - started
