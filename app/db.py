@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 from app.config import normalize_database_url, sqlite_file_path
 
-__all__ = ["create_engine", "create_session_factory", "ping"]
+__all__ = ["FLUSH_WRITERS", "UnitOfWork", "create_engine", "create_session_factory", "ping"]
+
+# Writers of rows queued on a session outside the ORM (the execution events: `events.record_event`), run by every
+# flush of a `UnitOfWork`.
+FLUSH_WRITERS: list[Callable[[Session], None]] = []
+
+
+class UnitOfWork(Session):
+    """The service's Session: `flush()` (explicit, autoflush before a query, or at commit) also writes the rows
+    queued outside the ORM — even when no ORM object is dirty, when a plain Session's flush does nothing."""
+
+    def flush(self, objects: Iterable[Any] | None = None) -> None:
+        super().flush(objects)
+        for write in FLUSH_WRITERS:
+            write(self)
 
 
 def _prepare_sqlite(engine: AsyncEngine) -> None:
@@ -62,7 +78,7 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # Objects stay readable after commit: API responses are built from them once the unit of work is done.
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=UnitOfWork)
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import normalize_database_url
-from app.db import create_engine
+from app.db import UnitOfWork, create_engine
 from app.migrations import upgrade_to_head_async
 
 BACKENDS = ("sqlite", "postgresql")
@@ -93,7 +93,12 @@ async def db_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     """A session inside a transaction that is rolled back after the test; commits become savepoints."""
     async with engine.connect() as connection:
         transaction = await connection.begin()
-        session = AsyncSession(bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint")
+        session = AsyncSession(
+            bind=connection,
+            expire_on_commit=False,
+            join_transaction_mode="create_savepoint",
+            sync_session_class=UnitOfWork,
+        )
         try:
             yield session
         finally:

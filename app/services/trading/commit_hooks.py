@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +34,6 @@ def _run(session: Session) -> None:
             log.exception("after-commit callback %r failed", callback)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop(session: Session) -> None:
+@event.listens_for(Session, "after_soft_rollback")
+def _drop(session: Session, _previous: Any) -> None:  # every rollback, even one that never reached the database
     session.info.pop(_PENDING, None)

@@ -80,6 +80,7 @@ class DaySums:
         self.worst_closing_pnl = _pick(min, self.worst_closing_pnl, other.worst_closing_pnl)
 
 
+KEY_COLUMNS = ("day", "instrument_id", "strategy_id", "fee_currency")  # the summary table's primary key
 FIELDS = tuple(f.name for f in fields(DaySums))  # in constructor order
 ADDITIVE = tuple(name for name in FIELDS if name not in {"best_closing_pnl", "worst_closing_pnl"})
 
@@ -100,6 +101,19 @@ def summary_key(trade: Trade) -> tuple[date, str, str, str]:
     )
 
 
+def _add_on_postgresql() -> Any:
+    """INSERT … ON CONFLICT DO UPDATE that adds one trade's sums to its row; built once, run with parameters."""
+    insert = pg_insert(TradeDailySummary)
+    table, new = TradeDailySummary.__table__.c, insert.excluded
+    update = {name: table[name] + new[name] for name in ADDITIVE}
+    update["best_closing_pnl"] = func.greatest(table.best_closing_pnl, new.best_closing_pnl)
+    update["worst_closing_pnl"] = func.least(table.worst_closing_pnl, new.worst_closing_pnl)
+    return insert.on_conflict_do_update(index_elements=list(KEY_COLUMNS), set_=update)
+
+
+_ADD_ON_POSTGRESQL = _add_on_postgresql()
+
+
 async def add_trade(session: AsyncSession, trade: Trade) -> None:
     """Fold a stored trade (its final `realized_pnl` and `closed_size` set) into its day's summary row."""
     day, instrument_id, strategy_id, fee_currency = summary_key(trade)
@@ -107,12 +121,8 @@ async def add_trade(session: AsyncSession, trade: Trade) -> None:
     sums = sums_of(trade)
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
-        insert = pg_insert(TradeDailySummary).values(**key, **asdict(sums))
-        table, new = TradeDailySummary.__table__.c, insert.excluded
-        update = {name: table[name] + new[name] for name in ADDITIVE}
-        update["best_closing_pnl"] = func.greatest(table.best_closing_pnl, new.best_closing_pnl)
-        update["worst_closing_pnl"] = func.least(table.worst_closing_pnl, new.worst_closing_pnl)
-        await session.execute(insert.on_conflict_do_update(index_elements=list(key), set_=update))
+        connection = await session.connection()
+        await connection.execute(_ADD_ON_POSTGRESQL, {**key, **asdict(sums)})
         return
     row = await session.get(TradeDailySummary, (day, instrument_id, strategy_id, fee_currency))
     if row is None:

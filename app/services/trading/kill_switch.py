@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.trading import ExecutionEvent, ExecutionEventType
-from app.services.trading.events import record_event
+from app.services.trading.events import record_event_now
 from app.services.trading.risk import TradingState
 
 __all__ = ["StoredTradingState", "record_trading_state", "stored_trading_state"]
@@ -53,10 +53,8 @@ async def record_trading_state(
     session: AsyncSession, previous: TradingState, state: TradingState, *, reason: str, source: str
 ) -> int:
     """Record a change (committed by the caller, with whatever goes with it); returns the event's id."""
-    event = record_event(
+    return await record_event_now(
         session,
         ExecutionEventType.KILL_SWITCH_CHANGED,
         data={"from": previous, "to": state, "reason": reason, "source": source},
     )
-    await session.flush()
-    return event.id

@@ -50,13 +50,35 @@ class PositionManager:
         position_side: PositionSide = PositionSide.NET,
     ) -> tuple[Position, FillEffect]:
         """Apply one fill (flushes, does not commit) and write the position's event."""
-        position = await self.get_position(trade.instrument_id, position_side)
+        position = await self.position_for_fill(
+            trade.instrument_id,
+            position_side,
+            multiplier=multiplier,
+            instrument_type=instrument_type,
+            trade_mode=trade_mode,
+        )
+        effect = self.effect_of(position, trade.side, trade.size, trade.price)
+        self.apply(position, effect, trade)
+        await self.session.flush()
+        return position, effect
+
+    async def position_for_fill(
+        self,
+        instrument_id: str,
+        position_side: PositionSide,
+        *,
+        multiplier: Decimal,
+        instrument_type: InstrumentType,
+        trade_mode: TradeMode,
+    ) -> Position:
+        """The position a fill moves, row-locked on PostgreSQL; created flat when the instrument has none yet."""
+        position = await self.get_position(instrument_id, position_side)
         if position is None and self._on_postgres:
             # Two first fills of an instrument in two sessions: both may find no row; only one may create it.
             await self.session.execute(
                 pg_insert(Position)
                 .values(
-                    instrument_id=trade.instrument_id,
+                    instrument_id=instrument_id,
                     position_side=position_side,
                     instrument_type=instrument_type,
                     trade_mode=trade_mode,
@@ -69,10 +91,10 @@ class PositionManager:
                 )
                 .on_conflict_do_nothing(index_elements=["instrument_id", "position_side"])
             )
-            position = await self.get_position(trade.instrument_id, position_side)
+            position = await self.get_position(instrument_id, position_side)
         if position is None:
             position = Position(
-                instrument_id=trade.instrument_id,
+                instrument_id=instrument_id,
                 position_side=position_side,
                 instrument_type=instrument_type,
                 trade_mode=trade_mode,
@@ -82,9 +104,18 @@ class PositionManager:
                 realized_pnl=Decimal(0),
             )
             self.session.add(position)
-        signed = trade.size if trade.side is OrderSide.BUY else -trade.size
+        return position
+
+    @staticmethod
+    def effect_of(position: Position, side: OrderSide, size: Decimal, price: Decimal) -> FillEffect:
+        """What a fill would do to `position` (nothing is changed): known before the trade is stored, so the
+        trade is written once, with its realized PnL."""
+        signed = size if side is OrderSide.BUY else -size
         before = PositionState(position.size, position.average_entry_price, position.realized_pnl)
-        effect = apply_fill(before, signed, trade.price, position.contract_multiplier)
+        return apply_fill(before, signed, price, position.contract_multiplier)
+
+    def apply(self, position: Position, effect: FillEffect, trade: Trade) -> None:
+        """Move `position` to `effect`'s state at the trade's price and record the position's event."""
         position.size = effect.state.size
         position.average_entry_price = effect.state.average_price
         position.realized_pnl = effect.state.realized_pnl
@@ -119,8 +150,6 @@ class PositionManager:
             },
             occurred_at=moment,
         )
-        await self.session.flush()
-        return position, effect
 
     async def sync_with_exchange(
         self, okx_client: OKXClient, *, compare_spot_holdings: bool = True

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.log_config import log_context
@@ -71,6 +72,14 @@ class TradeRecorder:
             initial_capital=initial_capital if initial_capital is not None else self.initial_capital,
         )
 
+    async def _insert_once(self, **values: Any) -> Trade | None:
+        """INSERT the trade unless (instrument, exchange trade id) is stored already, in one statement: a
+        concurrent writer of the same fill (another replica) makes this one a no-op, not an error."""
+        dialect = self.session.get_bind().dialect.name
+        statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(Trade).values(**values)
+        statement = statement.on_conflict_do_nothing(index_elements=["instrument_id", "exchange_trade_id"])
+        return (await self.session.scalars(statement.returning(Trade))).first()
+
     async def record_trade(
         self,
         order_id: int,
@@ -91,15 +100,22 @@ class TradeRecorder:
         """Store a fill and move the order and the position; None when this fill was already stored."""
         if price <= 0 or size <= 0:
             raise ValueError("a fill has a positive price and size")
-        duplicate = await self.session.execute(
-            select(Trade.id).where(Trade.instrument_id == instrument_id, Trade.exchange_trade_id == trade_id)
-        )
-        if duplicate.first() is not None:
-            return None
         order = await self.session.get(Order, order_id)
         if order is None:
             raise ValueError(f"order {order_id} does not exist")
-        trade = Trade(
+        positions = PositionManager(self.session)
+        # The position is locked first: its arithmetic gives the trade's PnL, so the trade is written once, whole.
+        position = await positions.position_for_fill(
+            instrument_id,
+            position_side,
+            multiplier=multiplier,
+            instrument_type=instrument_type,
+            trade_mode=order.trade_mode if instrument_type is not InstrumentType.SPOT else TradeMode.CASH,
+        )
+        effect = positions.effect_of(position, side, size, price)
+        base, quote = currencies_of(instrument_id)
+        fee_in_quote = fee if fee_currency == quote else fee * price if fee_currency == base else Decimal(0)
+        trade = await self._insert_once(
             order_id=order_id,
             exchange_trade_id=trade_id,
             instrument_id=instrument_id,
@@ -113,25 +129,12 @@ class TradeRecorder:
             strategy_id=order.strategy_id,
             execution_id=order.execution_id,
             executed_at=executed_at or utcnow(),
+            realized_pnl=effect.realized - fee_in_quote,
+            closed_size=effect.closed_size,
         )
-        try:
-            async with self.session.begin_nested():  # another replica may store the same fill first
-                self.session.add(trade)
-                await self.session.flush()
-        except IntegrityError:
-            return None
-
-        _, effect = await PositionManager(self.session).update_position(
-            trade,
-            multiplier=multiplier,
-            instrument_type=instrument_type,
-            trade_mode=order.trade_mode if instrument_type is not InstrumentType.SPOT else TradeMode.CASH,
-            position_side=position_side,
-        )
-        base, quote = currencies_of(instrument_id)
-        fee_in_quote = fee if fee_currency == quote else fee * price if fee_currency == base else Decimal(0)
-        trade.realized_pnl = effect.realized - fee_in_quote
-        trade.closed_size = effect.closed_size
+        if trade is None:
+            return None  # stored before (a repeated push, or another replica): nothing moves twice
+        positions.apply(position, effect, trade)
 
         filled = order.filled_size + size
         previous_value = order.filled_size * (order.average_fill_price or Decimal(0))
