@@ -365,10 +365,7 @@ class ExecutionEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
 
-    # Set the objects, not the ids: rows created in the same unit of work get their ids at flush.
-    order: Mapped[Order | None] = relationship()
-    trade: Mapped[Trade | None] = relationship()
-    position: Mapped[Position | None] = relationship()
+    # No relationships: events are written as rows (`events.record_event`), with the ids of the rows they name.
 
     __table_args__ = (
         Index("ix_execution_events_order_id", "order_id"),

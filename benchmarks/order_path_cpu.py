@@ -1,0 +1,159 @@
+"""CPU of one order's database life through the real service classes, phase by phase (issue 10's budget).
+
+The load benchmark says how much CPU the service spends per order; this says where, without HTTP or the exchange:
+the write-ahead (`OrderManager.create_order` + commit), the acknowledgement (lock, `transition(ACCEPTED)`, commit),
+and the final push applied by `ExchangeOrderSync.apply` — a cancel for half of the orders, a fill for the other
+half (trade, position, order, events and daily summary in one unit of work), as the order tracker applies them.
+
+Each phase is timed with `time.process_time()` (this process's CPU, not PostgreSQL's, not waiting), over N orders
+after a warm-up, in rounds; the median round is printed. On PostgreSQL (a fresh database `bench_order_path`).
+
+Run: `.venv/bin/python benchmarks/order_path_cpu.py [--orders 300] [--rounds 3]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import statistics
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import SimpleNamespace
+
+import asyncpg
+
+from app.db import create_engine, create_session_factory
+from app.migrations import upgrade_to_head_async
+from app.models.trading import OrderSide, OrderType
+from app.services.okx import models as okx
+from app.services.trading.order_manager import OrderManager, OrderParams
+from app.services.trading.order_state import OrderTrigger
+from app.services.trading.sync import ExchangeOrderSync
+
+INSTRUMENT = okx.Instrument(
+    inst_type="SPOT",
+    inst_id="BTC-USDT",
+    tick_sz=Decimal("0.1"),
+    lot_sz=Decimal("0.00001"),
+    min_sz=Decimal("0.00001"),
+    state="live",
+)
+PARAMS = OrderParams(
+    instrument_id="BTC-USDT",
+    side=OrderSide.BUY,
+    order_type=OrderType.LIMIT,
+    size=Decimal("0.01"),
+    price=Decimal("50000"),
+)
+PHASES = ("write-ahead", "acknowledgement", "push: canceled", "push: filled")
+
+
+class _Instruments:
+    """The one exchange call `apply` makes (the instrument, cached in the real client): answered from memory."""
+
+    async def instrument(self, _inst_id: str) -> okx.Instrument:
+        return INSTRUMENT
+
+
+async def _fresh_database(url: str) -> None:
+    admin_url, _, name = url.replace("postgresql+asyncpg://", "postgresql://").rpartition("/")
+    admin = await asyncpg.connect(admin_url + "/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    await upgrade_to_head_async(url, quiet=True)
+
+
+def _push(ord_id: str, cl_ord_id: str, trade_id: str | None) -> okx.Order:
+    now = datetime.now(UTC)
+    filled = trade_id is not None
+    return okx.Order(
+        inst_id="BTC-USDT",
+        ord_id=ord_id,
+        cl_ord_id=cl_ord_id,
+        px=PARAMS.price,
+        sz=PARAMS.size,
+        ord_type="limit",
+        side="buy",
+        state="filled" if filled else "canceled",
+        acc_fill_sz=PARAMS.size if filled else Decimal(0),
+        fill_px=PARAMS.price if filled else None,
+        fill_sz=PARAMS.size if filled else None,
+        trade_id=trade_id,
+        fill_fee=Decimal("-0.01") if filled else None,
+        fill_fee_ccy="USDT",
+        exec_type="T",
+        fill_time=now if filled else None,
+        c_time=now,
+        u_time=now,
+    )
+
+
+async def _round(factory: object, orders: int, ids: itertools.count[int]) -> dict[str, float]:
+    """CPU seconds per phase over `orders` orders."""
+    exchange = SimpleNamespace(public=_Instruments())
+    spent = dict.fromkeys(PHASES, 0.0)
+    for index in range(orders):
+        start = time.process_time()
+        async with factory() as session:  # type: ignore[operator]
+            order = await OrderManager(session).create_order(PARAMS, strategy_id="bench")
+            await session.commit()
+            order_id, client_order_id = order.id, order.client_order_id
+        written = time.process_time()
+        ord_id = str(next(ids))
+        async with factory() as session:  # type: ignore[operator]
+            orders_ = OrderManager(session)
+            order = await orders_.lock(order_id)
+            order.exchange_order_id = ord_id
+            await orders_.transition(order, OrderTrigger.ACCEPTED, data={"ordId": ord_id})
+            await session.commit()
+        acknowledged = time.process_time()
+        fill = index % 2 == 1
+        push = _push(ord_id, client_order_id, str(next(ids)) if fill else None)
+        async with factory() as session:  # type: ignore[operator]
+            await ExchangeOrderSync(exchange, session).apply(push, from_push=True)  # type: ignore[arg-type]
+            await session.commit()
+        applied = time.process_time()
+        spent["write-ahead"] += written - start
+        spent["acknowledgement"] += acknowledged - written
+        spent["push: filled" if fill else "push: canceled"] += applied - acknowledged
+    return spent
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/bench_order_path")
+    parser.add_argument("--orders", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    await _fresh_database(args.database_url)
+    engine = create_engine(args.database_url)
+    factory = create_session_factory(engine)
+    ids = itertools.count(1)
+    await _round(factory, 50, ids)  # warm-up: statement caches, prepared statements, pool
+    rounds = [await _round(factory, args.orders, ids) for _ in range(args.rounds)]
+    await engine.dispose()
+
+    per_order = {phase: 1000 * statistics.median(r[phase] for r in rounds) for phase in PHASES}
+    per_order = {  # per order of its kind: the pushes each happen to half of them
+        phase: value / (args.orders / 2 if phase.startswith("push") else args.orders)
+        for phase, value in per_order.items()
+    }
+    print(f"CPU of this process per order (ms, median of {args.rounds} rounds of {args.orders} orders):")
+    for phase, value in per_order.items():
+        print(f"  {phase:<16} {value:6.2f}")
+    mean = (
+        per_order["write-ahead"]
+        + per_order["acknowledgement"]
+        + (per_order["push: canceled"] + per_order["push: filled"]) / 2
+    )
+    print(f"  {'one order':<16} {mean:6.2f}  (half canceled, half filled, as in benchmarks/load.py)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
