@@ -128,7 +128,7 @@ async def record_event_now(session: AsyncSession, event_type: ExecutionEventType
     record_event(session, event_type, **kwargs)
     event = session.sync_session.info[_PENDING].pop()
     await session.flush()
-    await session.run_sync(_write_pending)  # when nothing else was dirty the flush did not run
+    await session.run_sync(_write_pending)  # a plain Session (not a UnitOfWork) flushes no queue when clean
     connection = await session.connection()
     return (await connection.execute(_INSERT.returning(ExecutionEvent.id), event.values())).scalar_one()
 
