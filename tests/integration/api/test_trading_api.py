@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.api import deps
 from tests.integration.api.conftest import Api
 
 LIMIT_BUY = {"instrument_id": "BTC-USDT", "side": "buy", "order_type": "limit", "size": "0.01", "price": "49900"}
@@ -199,7 +200,10 @@ async def test_kill_switch(api: Api) -> None:
     assert state.json() == {"state": "halted"}
 
 
-async def test_caller_rate_limit_is_429_with_retry_after(api: Api) -> None:
+async def test_caller_rate_limit_is_429_with_retry_after(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A low rate, so that the bucket cannot drain between the burst's requests on a slow, loaded machine (at 50/s
+    # it leaks a slot every 20 ms; the 80 requests once took longer than that each and none was refused).
+    monkeypatch.setattr(deps, "CALLER_RATE_PER_S", 5)
     burst = [api.client.get("/api/v1/trading/orders/active", headers=api.as_("read")) for _ in range(80)]
     statuses = await asyncio.gather(*burst)
 
