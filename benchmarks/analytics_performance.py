@@ -33,9 +33,9 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+from _database import recreate_database
 
 from app.db import create_engine, create_session_factory
-from app.migrations import upgrade_to_head_async
 from app.services.trading import daily_summary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,14 +80,7 @@ def _free_port() -> int:
 
 
 async def _prepare(database_url: str, trades: int) -> None:
-    admin_url, _, name = database_url.rpartition("/")
-    admin = await asyncpg.connect(admin_url.replace("postgresql+asyncpg", "postgresql") + "/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    await upgrade_to_head_async(database_url, quiet=True)
+    await recreate_database(database_url)
     started = time.perf_counter()
     connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
     try:

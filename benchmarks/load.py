@@ -45,10 +45,10 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+from _database import recreate_database
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.db import create_engine, create_session_factory
-from app.migrations import upgrade_to_head_async
 from app.services.auth import create_api_key
 
 INSTRUMENTS = [
@@ -77,14 +77,7 @@ class Results:
 
 
 async def _prepare_database(url: str, clients: int) -> list[str]:
-    admin_url, _, name = url.rpartition("/")
-    admin = await asyncpg.connect(_plain(admin_url) + "/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    await upgrade_to_head_async(url, quiet=True)
+    await recreate_database(url)
     engine = create_engine(url)
     keys = []
     async with create_session_factory(engine)() as session:

@@ -22,10 +22,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 
-import asyncpg
+from _database import recreate_database
 
 from app.db import create_engine, create_session_factory
-from app.migrations import upgrade_to_head_async
 from app.models.trading import OrderSide, OrderType
 from app.services.okx import models as okx
 from app.services.trading.order_manager import OrderManager, OrderParams
@@ -55,17 +54,6 @@ class _Instruments:
 
     async def instrument(self, _inst_id: str) -> okx.Instrument:
         return INSTRUMENT
-
-
-async def _fresh_database(url: str) -> None:
-    admin_url, _, name = url.replace("postgresql+asyncpg://", "postgresql://").rpartition("/")
-    admin = await asyncpg.connect(admin_url + "/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    await upgrade_to_head_async(url, quiet=True)
 
 
 def _push(ord_id: str, cl_ord_id: str, trade_id: str | None) -> okx.Order:
@@ -131,7 +119,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    await _fresh_database(args.database_url)
+    await recreate_database(args.database_url)
     engine = create_engine(args.database_url)
     factory = create_session_factory(engine)
     ids = itertools.count(1)
