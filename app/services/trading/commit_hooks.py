@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +33,6 @@ def _run(session: Session) -> None:
             log.exception("after-commit callback %r failed", callback)
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _drop(session: Session, _previous: Any) -> None:  # every rollback, even one that never reached the database
+@event.listens_for(Session, "after_rollback")
+def _drop(session: Session) -> None:
     session.info.pop(_PENDING, None)
