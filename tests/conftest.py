@@ -26,6 +26,8 @@ BACKENDS = ("sqlite", "postgresql")
 DEFAULT_TEST_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+pytest_plugins = ["tests.watchdog"]
+
 
 def postgres_admin_url() -> str:
     return normalize_database_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL))
