@@ -28,7 +28,8 @@ async def health() -> dict[str, str]:
 async def _check(probe: Awaitable[object]) -> str:
     """ "ok", or why not, within a bounded time so that a probe never hangs."""
     try:
-        await asyncio.wait_for(probe, timeout=READY_CHECK_TIMEOUT_S)
+        async with asyncio.timeout(READY_CHECK_TIMEOUT_S):
+            await probe
         return "ok"
     except TimeoutError:
         return f"no answer within {READY_CHECK_TIMEOUT_S:g} s"

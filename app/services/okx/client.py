@@ -326,7 +326,8 @@ class OKXClient:
         content = to_okx_json(body) if body is not None else ""
         items: Iterable[dict[str, Any]] = body if isinstance(body, list) else [body or params or {}]
         try:
-            await asyncio.wait_for(self._limiter.acquire(method, path, items), self.max_rate_wait_s)
+            async with asyncio.timeout(self.max_rate_wait_s):
+                await self._limiter.acquire(method, path, items)
         except TimeoutError:
             raise OKXRateLimitWaitExceeded(
                 f"{method} {path}: OKX's rate limit is used up for at least {self.max_rate_wait_s:g} s; nothing sent",

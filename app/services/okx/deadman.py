@@ -9,12 +9,12 @@ re-arming on purpose, so OKX cancels. A clean `stop()` disarms it (timeOut 0).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 from app.services.okx.models import CancelAllAfter
 from app.services.okx.trade import OKXTrade
+from app.tasks import stop_tasks
 
 __all__ = ["DeadManSwitch"]
 
@@ -72,9 +72,7 @@ class DeadManSwitch:
 
     async def stop(self, *, disarm: bool = True) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task])
             self._task = None
         if disarm:
             try:

@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection
 from app.services.okx.auth import OKXCredentials
 from app.services.okx.errors import OKXAuthError, OKXError
 from app.services.okx.metrics import WEBSOCKET_RECONNECTS
+from app.tasks import stop_tasks
 
 __all__ = ["OKXWebSocket", "WSConnected", "WSError", "WSEvent", "WSPush"]
 
@@ -122,9 +123,7 @@ class OKXWebSocket:
             with contextlib.suppress(Exception):
                 await self._connection.close()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task])
             self._task = None
         self.connected.clear()
 
@@ -143,7 +142,8 @@ class OKXWebSocket:
             yield await self._events.get()
 
     async def next_event(self, timeout_s: float | None = None) -> WSEvent:
-        return await asyncio.wait_for(self._events.get(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            return await self._events.get()
 
     # --- subscriptions ------------------------------------------------------------------------------------
 
@@ -233,19 +233,23 @@ class OKXWebSocket:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise _ConnectionLost(f"no {'/'.join(events)} answer within {self.handshake_timeout_s:g} s")
-            message = await self._dispatch(await asyncio.wait_for(connection.recv(), remaining))
+            async with asyncio.timeout(remaining):
+                raw = await connection.recv()
+            message = await self._dispatch(raw)
             if message is not None and message.get("event") in events:
                 return message
 
     async def _read(self, connection: ClientConnection) -> None:
         while True:
             try:
-                raw = await asyncio.wait_for(connection.recv(), self.ping_interval_s)
+                async with asyncio.timeout(self.ping_interval_s):
+                    raw = await connection.recv()
             except TimeoutError:
                 # Quiet for a while: prove the link is alive before OKX (or a middlebox) cuts it.
                 await connection.send("ping")
                 try:
-                    raw = await asyncio.wait_for(connection.recv(), self.pong_timeout_s)
+                    async with asyncio.timeout(self.pong_timeout_s):
+                        raw = await connection.recv()
                 except TimeoutError as exc:
                     raise _ConnectionLost(f"no pong within {self.pong_timeout_s:g} s") from exc
             await self._dispatch(raw)

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from app.models.trading import ExecutionEvent
 from app.services.trading.commit_hooks import after_commit
+from app.tasks import stop_tasks
 
 __all__ = ["CHANNEL", "EventFeed", "SubscriberTooSlow", "mark_written"]
 
@@ -113,11 +114,7 @@ class EventFeed:
 
     async def stop(self) -> None:
         _FEEDS.discard(self)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(self._tasks)
         self._tasks = []
 
     def wake(self) -> None:
@@ -144,7 +141,8 @@ class EventFeed:
             # While a gap is held back, look again soon instead of waiting for the next commit.
             timeout = 0.05 if self._gap_since is not None else self.poll_interval_s
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
                 await asyncio.sleep(self.coalesce_s)  # a burst of commits is read in one query
             self._wake.clear()
             if not self._subscribers:
@@ -224,7 +222,8 @@ class EventFeed:
                     raw.add_termination_listener(lambda *_, lost=lost: lost.set())
                     while not lost.is_set() and not raw.is_closed():
                         with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._notify.wait(), 5)
+                            async with asyncio.timeout(5):
+                                await self._notify.wait()
                             await asyncio.sleep(self.coalesce_s)  # one NOTIFY for a burst of commits
                             self._notify.clear()
                             await raw.execute(f"NOTIFY {CHANNEL}")

@@ -73,7 +73,8 @@ class Leadership:
         while True:
             await asyncio.sleep(self.retry_s)
             try:
-                await asyncio.wait_for(self._ping(self._connection), timeout=max(1.0, self.retry_s))
+                async with asyncio.timeout(max(1.0, self.retry_s)):
+                    await self._ping(self._connection)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

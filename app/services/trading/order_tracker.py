@@ -33,6 +33,7 @@ from app.services.okx.errors import OKXError
 from app.services.okx.websocket import OKXWebSocket, WSConnected, WSEvent, WSPush
 from app.services.trading.order_manager import ACTIVE_STATUSES, OrderManager
 from app.services.trading.sync import ExchangeOrderSync
+from app.tasks import stop_tasks
 
 __all__ = ["OrderCallback", "OrderTracker", "TrackerStatus"]
 
@@ -121,16 +122,12 @@ class OrderTracker:
 
     async def stop(self) -> None:
         if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+            await stop_tasks([self._poller])
             self._poller = None
         if self._ws is not None:
             await self._ws.close()
             self._ws = None
-        for task in list(self._applying):
-            task.cancel()
-        await asyncio.gather(*self._applying, return_exceptions=True)
+        await stop_tasks(list(self._applying))
 
     @property
     def status(self) -> TrackerStatus:

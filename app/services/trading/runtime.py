@@ -51,6 +51,7 @@ from app.services.trading.position_manager import PositionManager
 from app.services.trading.reconciliation import reconcile_with_exchange
 from app.services.trading.risk import ExecutionRiskControl, InstrumentRules, TradingState
 from app.services.trading.signal import Account
+from app.tasks import stop_tasks
 
 __all__ = ["STRATEGIES", "TradingRuntime"]
 
@@ -164,7 +165,8 @@ class TradingRuntime:
         ]
         # A replica that can lead at once (always on SQLite) is started once it leads; a standby serves at once.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.leading.wait(), self.leadership.retry_s * 2)
+            async with asyncio.timeout(self.leadership.retry_s * 2):
+                await self.leading.wait()
         self.started.set()
 
     async def _lead(self) -> None:
@@ -192,8 +194,7 @@ class TradingRuntime:
                 try:
                     await self.leadership.watch()
                 finally:
-                    reconciling.cancel()
-                    await asyncio.gather(reconciling, return_exceptions=True)
+                    await stop_tasks([reconciling])
             finally:
                 self.leading.clear()
                 await self._stand_down()
@@ -239,11 +240,7 @@ class TradingRuntime:
         )
         if self.dead_man is not None and self.leadership.is_leader:
             await self.dead_man.stop(disarm=True)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._tasks)
         self._tasks = []
         await self.tracker.stop()
         await self.leadership.release()
@@ -418,7 +415,8 @@ class TradingRuntime:
         task, strategy = entry
         strategy.cancel()
         try:
-            await asyncio.wait_for(asyncio.shield(task), wait_s)
+            async with asyncio.timeout(wait_s):
+                await asyncio.shield(task)
         except TimeoutError:
             log.warning("execution %s did not stop within %.0f s", execution_id, wait_s)
         except Exception:  # the execution's own failure is recorded on it; the cancel itself succeeded

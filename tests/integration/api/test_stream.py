@@ -12,6 +12,7 @@ import asyncpg
 import pytest
 import websockets
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection
 
 from app.db import create_engine, create_session_factory
@@ -194,3 +195,19 @@ async def test_a_gap_is_held_back_until_the_earlier_transaction_commits(live_api
         await asyncio.gather(collector, return_exceptions=True)
         await feed.stop()
         await engine.dispose()
+
+
+async def test_a_feed_woken_by_a_commit_ends_on_one_cancellation(engine: AsyncEngine) -> None:
+    """Stopping right after a commit (a test's last step, a shutdown) once hung: `asyncio.wait_for` on Python 3.11
+    swallows a cancellation that arrives with the wake-up, and the feed's loop ran on. One cancel must end it."""
+    feed = EventFeed(create_session_factory(engine), engine=engine)
+    await feed.start()
+    await feed.started.wait()
+    await asyncio.sleep(0.1)  # the PostgreSQL listener is waiting for a commit to announce
+    tasks = list(feed._tasks)
+    feed.committed_here()  # wakes the reader (and the announcer) ...
+    for task in tasks:
+        task.cancel()  # ... in the same loop iteration as the stop
+    done, _ = await asyncio.wait(tasks, timeout=5)
+    assert done == set(tasks) and all(task.cancelled() for task in tasks)
+    await feed.stop()

@@ -63,7 +63,8 @@ async def _api_key_of(websocket: WebSocket) -> str:
     if header.lower().startswith("bearer "):
         return header[7:].strip()
     try:
-        message = json.loads(await asyncio.wait_for(websocket.receive_text(), LOGIN_TIMEOUT_S))
+        async with asyncio.timeout(LOGIN_TIMEOUT_S):
+            message = json.loads(await websocket.receive_text())
     except TimeoutError:
         raise _Refused(4001, "unauthorized", "no login within 10 s") from None
     except (ValueError, KeyError):
@@ -116,7 +117,8 @@ async def stream(websocket: WebSocket) -> None:
         while True:
             activity.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(activity.wait(), HEARTBEAT_S)
+                async with asyncio.timeout(HEARTBEAT_S):
+                    await activity.wait()
                 continue
             await send({"type": "heartbeat", "last_id": feed.watermark})
 

@@ -8,7 +8,6 @@ listens, so never expose it): `GET/POST /sim/v1/faults`, `GET /sim/v1/state`, `P
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import socket
 import ssl
@@ -24,6 +23,7 @@ from app.services.okx.simulator.engine import SimError, SimExchange
 from app.services.okx.simulator.instruments import fmt
 from app.services.okx.simulator.rest import RestApi
 from app.services.okx.simulator.ws import WsHub
+from app.tasks import stop_tasks
 
 __all__ = ["OKXSimulator"]
 
@@ -91,11 +91,7 @@ class OKXSimulator:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._tasks)
         self._tasks = []
         self.rest.close()
         await self.ws.close_all(code=1001, message=b"Simulator stopping")

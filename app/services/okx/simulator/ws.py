@@ -9,7 +9,6 @@ every 100 ms when they changed; `books` sends a snapshot, then updates with seqI
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import json
 import random
@@ -26,6 +25,7 @@ from aiohttp import WSMsgType, web
 from app.services.okx.auth import WS_LOGIN_PATH, sign
 from app.services.okx.simulator.config import SimulatorConfig
 from app.services.okx.simulator.engine import SimError, SimExchange
+from app.tasks import stop_tasks
 
 __all__ = ["WsHub", "book_checksum"]
 
@@ -127,9 +127,7 @@ class WsHub:
             self.sessions.discard(session)
             if session.held_timer is not None:
                 session.held_timer.cancel()
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            await stop_tasks([writer])
         return ws
 
     async def _write(self, session: _Session) -> None:
