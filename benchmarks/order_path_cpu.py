@@ -1,7 +1,7 @@
 """CPU of one order's database life through the real service classes, phase by phase (issue 10's budget).
 
 The load benchmark says how much CPU the service spends per order; this says where, without HTTP or the exchange:
-the write-ahead (`OrderManager.create_order` + commit), the acknowledgement (lock, `transition(ACCEPTED)`, commit),
+the write-ahead (`OrderManager.create_order` + commit), the acknowledgement (`OrderManager.acknowledge` + commit),
 and the final push applied by `ExchangeOrderSync.apply` — a cancel for half of the orders, a fill for the other
 half (trade, position, order, events and daily summary in one unit of work), as the order tracker applies them.
 
@@ -28,7 +28,6 @@ from app.db import create_engine, create_session_factory
 from app.models.trading import OrderSide, OrderType
 from app.services.okx import models as okx
 from app.services.trading.order_manager import OrderManager, OrderParams
-from app.services.trading.order_state import OrderTrigger
 from app.services.trading.sync import ExchangeOrderSync
 
 INSTRUMENT = okx.Instrument(
@@ -94,10 +93,7 @@ async def _round(factory: object, orders: int, ids: itertools.count[int]) -> dic
         written = time.process_time()
         ord_id = str(next(ids))
         async with factory() as session:  # type: ignore[operator]
-            orders_ = OrderManager(session)
-            order = await orders_.lock(order_id)
-            order.exchange_order_id = ord_id
-            await orders_.transition(order, OrderTrigger.ACCEPTED, data={"ordId": ord_id})
+            await OrderManager(session).acknowledge(order_id, ord_id)
             await session.commit()
         acknowledged = time.process_time()
         fill = index % 2 == 1

@@ -270,10 +270,7 @@ class TradeExecutor:
             await self.orders.transition(order, OrderTrigger.REJECTED, error_code=exc.code, error_message=exc.message)
             await self.session.commit()
             return order
-        order = await self.orders.lock(order_id)
-        if order.exchange_order_id is None:
-            order.exchange_order_id = ack.ord_id
-        await self.orders.transition(order, OrderTrigger.ACCEPTED, data={"ordId": ack.ord_id})
+        order = await self.orders.acknowledge(order_id, ack.ord_id)
         await self.session.commit()
         with log_context(exchange_order_id=ack.ord_id):
             log.info("order acknowledged: %s", order.status.value)

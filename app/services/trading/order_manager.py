@@ -6,6 +6,7 @@ order's status, its fills, the position and their events land together or not at
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Update, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.base import utcnow
@@ -41,6 +42,73 @@ _EXCHANGE_REPORTED = frozenset(
     {OrderStatus.LIVE, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED}
 )
 MAX_HISTORY_LIMIT = 1000
+_MOVE_EVENT_TYPES = {
+    OrderStatus.CANCELED: ExecutionEventType.ORDER_CANCELED,
+    OrderStatus.REJECTED: ExecutionEventType.ORDER_REJECTED,
+}
+
+
+@functools.cache
+def _unfilled_move(trigger: OrderTrigger) -> tuple[tuple[OrderStatus, ...], OrderStatus] | None:
+    """The statuses an order without fills leaves on `trigger`, and the one status they all go to, by
+    `next_status` (the one rule). None when the target depends on more than the status: `transition` decides."""
+    moves: dict[OrderStatus, OrderStatus] = {}
+    for status in OrderStatus:
+        targets = {next_status(status, trigger, has_fills=False, acknowledged=known) for known in (False, True)}
+        target = targets.pop()
+        if not targets and target is not None and target is not status:
+            moves[status] = target
+    if len(set(moves.values())) != 1:
+        return None
+    return tuple(moves), next(iter(moves.values()))
+
+
+@functools.cache
+def _move_statement(trigger: OrderTrigger, *, by_exchange_ids: bool) -> Update | None:
+    """`transition` of an unfilled order as one UPDATE (PostgreSQL), built once per trigger: the order is locked,
+    moved and returned in one round trip, its previous status with it. It matches no row (and the caller takes the
+    general path) unless the order is one of ours, has no fills, is in a status the trigger moves, and, for an
+    exchange snapshot, still has the price and size the snapshot reports (an amend is applied by the general path).
+    """
+    move = _unfilled_move(trigger)
+    if move is None:
+        return None
+    sources, target = move
+    columns = Order.__table__.c
+    if by_exchange_ids:
+        match = or_(Order.exchange_order_id == bindparam("ord_id"), Order.client_order_id == bindparam("cl_ord_id"))
+    else:
+        match = Order.id == bindparam("order_id")
+    conditions = [match, Order.status.in_(sources), Order.filled_size == Decimal(0), Order.is_external.is_(False)]
+    if by_exchange_ids:
+        conditions.append(
+            or_(
+                Order.order_type == OrderType.MARKET,
+                and_(Order.price.is_not_distinct_from(bindparam("px")), Order.size == bindparam("sz")),
+            )
+        )
+    previous = select(Order.id, Order.status).where(*conditions).order_by(Order.id).limit(1).with_for_update()
+    previous_cte = previous.cte("previous")
+    at = bindparam("at", type_=columns.finished_at.type)
+    values: dict[str, Any] = {
+        "status": target,
+        "exchange_order_id": func.coalesce(Order.exchange_order_id, bindparam("ord_id")),
+        "exchange_updated_at": func.greatest(
+            Order.exchange_updated_at, bindparam("exchange_updated_at", type_=columns.exchange_updated_at.type)
+        ),
+    }
+    # The same two stamps as `transition`'s.
+    if target in _EXCHANGE_REPORTED:
+        values["acknowledged_at"] = func.coalesce(Order.acknowledged_at, at)
+    if target.is_terminal:
+        values["finished_at"] = at
+    return (
+        update(Order)
+        .where(Order.id == previous_cte.c.id)
+        .values(values)
+        .returning(Order, previous_cte.c.status)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
 
 
 def new_client_order_id() -> str:
@@ -75,6 +143,10 @@ class OrderParams:
 class OrderManager:
     def __init__(self, db_session: AsyncSession) -> None:
         self.session = db_session
+
+    @property
+    def _on_postgres(self) -> bool:
+        return self.session.bind is not None and self.session.bind.dialect.name == "postgresql"
 
     async def create_order(
         self,
@@ -190,7 +262,8 @@ class OrderManager:
         order.status = target
         now = at or utcnow()
         # Acknowledged by the first status only the exchange can report, even when the first news is already a
-        # fill (a market order can go straight from pending_submit to filled).
+        # fill (a market order can go straight from pending_submit to filled). `_move_statement` sets the same two
+        # stamps in SQL.
         if target in _EXCHANGE_REPORTED and order.acknowledged_at is None:
             order.acknowledged_at = now
         if target.is_terminal:
@@ -199,16 +272,75 @@ class OrderManager:
             order.error_code = error_code
         if error_message is not None:
             order.error_message = error_message
-        event_type = {
-            OrderStatus.CANCELED: ExecutionEventType.ORDER_CANCELED,
-            OrderStatus.REJECTED: ExecutionEventType.ORDER_REJECTED,
-        }.get(target, ExecutionEventType.ORDER_STATUS_CHANGED)
-        payload: dict[str, Any] = {"from": previous, "to": target, "trigger": trigger}
+        self._record_move(order, previous, trigger, now, data, error_code, error_message)
+        return True
+
+    async def acknowledge(self, order_id: int, exchange_order_id: str) -> Order:
+        """The exchange's answer to the submit accepted the order: locked, given its exchange id, moved on."""
+        data = {"ordId": exchange_order_id}
+        moved = await self.move_unfilled(OrderTrigger.ACCEPTED, order_id=order_id, ord_id=exchange_order_id, data=data)
+        if moved is not None:
+            return moved
+        order = await self.lock(order_id)  # a push got there first, or SQLite: the general path
+        if order.exchange_order_id is None:
+            order.exchange_order_id = exchange_order_id
+        await self.transition(order, OrderTrigger.ACCEPTED, data=data)
+        return order
+
+    async def move_unfilled(
+        self,
+        trigger: OrderTrigger,
+        *,
+        order_id: int | None = None,
+        ord_id: str | None = None,
+        cl_ord_id: str | None = None,
+        px: Decimal | None = None,
+        sz: Decimal | None = None,
+        at: datetime | None = None,
+        exchange_updated_at: datetime | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Order | None:
+        """`lock` + `transition` for the common case (an acknowledgement, a cancel or expiry of an order without
+        fills) in one statement on PostgreSQL: ~1 ms of CPU less per unit of work than through the ORM (issue 10).
+        The order is found by `order_id`, or else by the exchange's `ord_id`/`cl_ord_id` (a snapshot reporting
+        price `px` and size `sz`); `ord_id` is also recorded if the order has none yet.
+
+        Returns the moved order, or None when the case is not the common one (or on SQLite): nothing was changed
+        then, and the caller takes the general path, `lock` and `transition`."""
+        if not self._on_postgres:
+            return None
+        statement = _move_statement(trigger, by_exchange_ids=order_id is None)
+        if statement is None:
+            return None
+        now = at or utcnow()
+        parameters: dict[str, Any] = {"ord_id": ord_id, "at": now, "exchange_updated_at": exchange_updated_at}
+        if order_id is not None:
+            parameters["order_id"] = order_id
+        else:
+            parameters.update({"cl_ord_id": cl_ord_id, "px": px, "sz": sz})
+        row = (await self.session.execute(statement, parameters)).first()
+        if row is None:
+            return None
+        order, previous = row
+        self._record_move(order, previous, trigger, now, data)
+        return order
+
+    def _record_move(
+        self,
+        order: Order,
+        previous: OrderStatus,
+        trigger: OrderTrigger,
+        at: datetime,
+        data: Mapping[str, Any] | None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        event_type = _MOVE_EVENT_TYPES.get(order.status, ExecutionEventType.ORDER_STATUS_CHANGED)
+        payload: dict[str, Any] = {"from": previous, "to": order.status, "trigger": trigger}
         if error_code or error_message:
             payload.update({"error_code": error_code, "error_message": error_message})
         payload.update(data or {})
-        record_event(self.session, event_type, order=order, data=payload, occurred_at=now)
-        return True
+        record_event(self.session, event_type, order=order, data=payload, occurred_at=at)
 
     async def get_order(self, order_id: int) -> Order | None:
         return await self.session.get(Order, order_id)
@@ -224,7 +356,7 @@ class OrderManager:
     async def lock_where(self, condition: ColumnElement[bool]) -> Order | None:
         """`lock` for the first order matching `condition` (an exchange id or a clOrdId), in one statement."""
         query = select(Order).where(condition).order_by(Order.id).limit(1).execution_options(populate_existing=True)
-        if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
+        if self._on_postgres:
             query = query.with_for_update()
         return (await self.session.execute(query)).scalars().first()
 

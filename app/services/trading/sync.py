@@ -103,6 +103,21 @@ class ExchangeOrderSync:
         order: Order | None = None,
     ) -> SyncResult:
         """Record the fills not stored yet and move the status; flushes, the caller commits."""
+        trigger = trigger_for_exchange_state(snapshot.state)
+        if order is None and not fills and snapshot.acc_fill_sz == 0 and trigger is not None:
+            # Most snapshots (live, canceled, expired, no fills) are one statement; None: the general path below.
+            moved = await self.orders.move_unfilled(
+                trigger,
+                ord_id=snapshot.ord_id,
+                cl_ord_id=snapshot.cl_ord_id or None,
+                px=snapshot.px,
+                sz=snapshot.sz,
+                at=snapshot.u_time,
+                exchange_updated_at=snapshot.u_time,
+                data={"exchange_state": snapshot.state},
+            )
+            if moved is not None:
+                return SyncResult(moved, 0, missing_fills=False)
         # Network before locks: the instrument (cached) is looked up before any row is locked.
         instrument = await self.okx.public.instrument(snapshot.inst_id)
         if order is None:
@@ -161,7 +176,6 @@ class ExchangeOrderSync:
                 order.price = snapshot.px
             if snapshot.sz != order.size:
                 order.size = snapshot.sz
-        trigger = trigger_for_exchange_state(snapshot.state)
         if trigger is not None:
             await self.orders.transition(order, trigger, at=snapshot.u_time, data={"exchange_state": snapshot.state})
         if order.exchange_updated_at is None or snapshot.u_time > order.exchange_updated_at:
