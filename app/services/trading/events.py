@@ -18,7 +18,7 @@ from enum import Enum
 from functools import partial
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import CTE, ColumnElement, event, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,14 @@ from app.services.trading.commit_hooks import after_commit
 from app.services.trading.event_feed import mark_written
 from app.services.trading.metrics import note_event
 
-__all__ = ["json_safe", "listen_committed", "record_event", "record_event_now"]
+__all__ = [
+    "insert_order_events",
+    "json_safe",
+    "listen_committed",
+    "record_event",
+    "record_event_now",
+    "recorded_by_statement",
+]
 
 CommittedListener = Callable[[ExecutionEventType, dict[str, Any]], None]
 _listeners: list[CommittedListener] = []
@@ -117,10 +124,58 @@ def record_event(
     if not sync_session.in_transaction():
         sync_session.begin()  # so that a rollback before anything reached the database still drops the queue
     sync_session.info.setdefault(_PENDING, []).append(_PendingEvent(row, order, trade, position))
-    note_event(session, event_type, row["data"], row["instrument_id"], order)
+    _announce_at_commit(session, event_type, row["data"], row["instrument_id"], order)
+
+
+def _announce_at_commit(
+    session: AsyncSession,
+    event_type: ExecutionEventType,
+    data: dict[str, Any],
+    instrument_id: str | None,
+    order: Order | None,
+) -> None:
+    """What an event means outside the database (metrics, the feeds' wake-up, listeners), once it commits."""
+    note_event(session, event_type, data, instrument_id, order)
     mark_written(session)
     if _listeners:
-        after_commit(session, partial(_tell, event_type, row["data"]))
+        after_commit(session, partial(_tell, event_type, data))
+
+
+def insert_order_events(
+    orders: CTE, event_type: ExecutionEventType, data: ColumnElement[Any], occurred_at: Any, created_at: Any
+) -> CTE:
+    """One event per order row of `orders` (a CTE returning orders' columns), as a CTE of the same statement: the
+    change and its event in one round trip (`OrderManager.move_unfilled`). The row is `record_event`'s for an
+    `order`; the caller calls `recorded_by_statement` for each row the statement returned."""
+    table = ExecutionEvent.__table__
+    columns = [
+        "event_type",
+        "order_id",
+        "execution_id",
+        "instrument_id",
+        "strategy_id",
+        "data",
+        "occurred_at",
+        "created_at",
+    ]
+    rows = select(
+        literal(event_type, table.c.event_type.type),
+        orders.c.id,
+        orders.c.execution_id,
+        orders.c.instrument_id,
+        orders.c.strategy_id,
+        data,
+        occurred_at,
+        created_at,
+    )
+    return insert(ExecutionEvent).from_select(columns, rows).cte(f"{orders.name}_events")
+
+
+def recorded_by_statement(
+    session: AsyncSession, event_type: ExecutionEventType, *, order: Order, data: dict[str, Any]
+) -> None:
+    """`record_event`'s effects outside the database for an event `insert_order_events` wrote."""
+    _announce_at_commit(session, event_type, json_safe(data), order.instrument_id, order)
 
 
 async def record_event_now(session: AsyncSession, event_type: ExecutionEventType, **kwargs: Any) -> int:

@@ -14,8 +14,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, cast, func, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.models.base import utcnow
 from app.models.trading import (
@@ -30,7 +32,7 @@ from app.models.trading import (
 )
 from app.services.okx.market import instrument_type_of
 from app.services.trading.errors import OrderNotFound
-from app.services.trading.events import record_event
+from app.services.trading.events import insert_order_events, json_safe, record_event, recorded_by_statement
 from app.services.trading.order_state import OrderTrigger, next_status
 from app.services.trading.signal import Signal
 
@@ -42,6 +44,7 @@ _EXCHANGE_REPORTED = frozenset(
     {OrderStatus.LIVE, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED}
 )
 MAX_HISTORY_LIMIT = 1000
+_REFRESH = {"populate_existing": True}  # the caller's own Order object, if loaded, takes the moved row
 _MOVE_EVENT_TYPES = {
     OrderStatus.CANCELED: ExecutionEventType.ORDER_CANCELED,
     OrderStatus.REJECTED: ExecutionEventType.ORDER_REJECTED,
@@ -64,51 +67,85 @@ def _unfilled_move(trigger: OrderTrigger) -> tuple[tuple[OrderStatus, ...], Orde
 
 
 @functools.cache
-def _move_statement(trigger: OrderTrigger, *, by_exchange_ids: bool) -> Update | None:
-    """`transition` of an unfilled order as one UPDATE (PostgreSQL), built once per trigger: the order is locked,
-    moved and returned in one round trip, its previous status with it. It matches no row (and the caller takes the
-    general path) unless the order is one of ours, has no fills, is in a status the trigger moves, and, for an
-    exchange snapshot, still has the price and size the snapshot reports (an amend is applied by the general path).
+def _move_statement(trigger: OrderTrigger, *, by_exchange_ids: bool) -> tuple[Select[Any], OrderStatus] | None:
+    """`transition` of an unfilled order as one statement (PostgreSQL), built once per trigger: the order is locked,
+    moved, its event written and the order returned with its previous status, in one round trip. It matches no
+    row (and the caller takes the general path) unless the order is one of ours, has no fills, is in a status the
+    trigger moves, and, for an exchange snapshot, still has the price and size the snapshot reports (an amend is
+    applied by the general path). Returned with the status it moves to.
     """
     move = _unfilled_move(trigger)
     if move is None:
         return None
     sources, target = move
-    columns = Order.__table__.c
+    orders = Order.__table__
     if by_exchange_ids:
-        match = or_(Order.exchange_order_id == bindparam("ord_id"), Order.client_order_id == bindparam("cl_ord_id"))
+        match = or_(
+            orders.c.exchange_order_id == bindparam("ord_id"), orders.c.client_order_id == bindparam("cl_ord_id")
+        )
     else:
-        match = Order.id == bindparam("order_id")
-    conditions = [match, Order.status.in_(sources), Order.filled_size == Decimal(0), Order.is_external.is_(False)]
+        match = orders.c.id == bindparam("order_id")
+    conditions = [
+        match,
+        orders.c.status.in_(sources),
+        orders.c.filled_size == Decimal(0),
+        orders.c.is_external.is_(False),
+    ]
     if by_exchange_ids:
         conditions.append(
             or_(
-                Order.order_type == OrderType.MARKET,
-                and_(Order.price.is_not_distinct_from(bindparam("px")), Order.size == bindparam("sz")),
+                orders.c.order_type == OrderType.MARKET,
+                and_(orders.c.price.is_not_distinct_from(bindparam("px")), orders.c.size == bindparam("sz")),
             )
         )
-    previous = select(Order.id, Order.status).where(*conditions).order_by(Order.id).limit(1).with_for_update()
-    previous_cte = previous.cte("previous")
-    at = bindparam("at", type_=columns.finished_at.type)
+    previous = select(orders.c.id, orders.c.status).where(*conditions).order_by(orders.c.id).limit(1)
+    previous_cte = previous.with_for_update().cte("previous")
+    at = bindparam("at", type_=orders.c.finished_at.type)
     values: dict[str, Any] = {
         "status": target,
-        "exchange_order_id": func.coalesce(Order.exchange_order_id, bindparam("ord_id")),
+        "exchange_order_id": func.coalesce(orders.c.exchange_order_id, bindparam("ord_id")),
         "exchange_updated_at": func.greatest(
-            Order.exchange_updated_at, bindparam("exchange_updated_at", type_=columns.exchange_updated_at.type)
+            orders.c.exchange_updated_at, bindparam("exchange_updated_at", type_=orders.c.exchange_updated_at.type)
         ),
     }
     # The same two stamps as `transition`'s.
     if target in _EXCHANGE_REPORTED:
-        values["acknowledged_at"] = func.coalesce(Order.acknowledged_at, at)
+        values["acknowledged_at"] = func.coalesce(orders.c.acknowledged_at, at)
     if target.is_terminal:
         values["finished_at"] = at
-    return (
-        update(Order)
-        .where(Order.id == previous_cte.c.id)
+    moved = (
+        update(orders)
+        .where(orders.c.id == previous_cte.c.id)
         .values(values)
-        .returning(Order, previous_cte.c.status)
-        .execution_options(populate_existing=True, synchronize_session=False)
+        .returning(*orders.c, previous_cte.c.status.label("previous_status"))
+        .cte("moved")
     )
+    # `_record_move`'s payload: {"from": …} under the rest ("to", "trigger", the caller's data), as `dict.update`.
+    data = func.jsonb_build_object("from", moved.c.previous_status).op("||")(
+        cast(bindparam("data", type_=JSONB), JSONB)
+    )
+    created_at = bindparam("now", type_=orders.c.finished_at.type)
+    events = insert_order_events(moved, _event_type(target), data, at, created_at)
+    return select(aliased(Order, moved), moved.c.previous_status).add_cte(events), target
+
+
+def _event_type(target: OrderStatus) -> ExecutionEventType:
+    return _MOVE_EVENT_TYPES.get(target, ExecutionEventType.ORDER_STATUS_CHANGED)
+
+
+def _move_payload(
+    target: OrderStatus,
+    trigger: OrderTrigger,
+    data: Mapping[str, Any] | None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> dict[str, Any]:
+    """A status change's event data but its "from" (the previous status), which goes first."""
+    payload: dict[str, Any] = {"to": target, "trigger": trigger}
+    if error_code or error_message:
+        payload.update({"error_code": error_code, "error_message": error_message})
+    payload.update(data or {})
+    return payload
 
 
 def new_client_order_id() -> str:
@@ -309,20 +346,28 @@ class OrderManager:
         then, and the caller takes the general path, `lock` and `transition`."""
         if not self._on_postgres:
             return None
-        statement = _move_statement(trigger, by_exchange_ids=order_id is None)
-        if statement is None:
+        built = _move_statement(trigger, by_exchange_ids=order_id is None)
+        if built is None:
             return None
-        now = at or utcnow()
-        parameters: dict[str, Any] = {"ord_id": ord_id, "at": now, "exchange_updated_at": exchange_updated_at}
+        statement, target = built
+        payload = _move_payload(target, trigger, data)
+        now = utcnow()
+        parameters: dict[str, Any] = {
+            "ord_id": ord_id,
+            "at": at or now,
+            "now": now,
+            "exchange_updated_at": exchange_updated_at,
+            "data": json_safe(payload),
+        }
         if order_id is not None:
             parameters["order_id"] = order_id
         else:
             parameters.update({"cl_ord_id": cl_ord_id, "px": px, "sz": sz})
-        row = (await self.session.execute(statement, parameters)).first()
+        row = (await self.session.execute(statement, parameters, execution_options=_REFRESH)).first()
         if row is None:
             return None
         order, previous = row
-        self._record_move(order, previous, trigger, now, data)
+        recorded_by_statement(self.session, _event_type(target), order=order, data={"from": previous, **payload})
         return order
 
     def _record_move(
@@ -335,12 +380,8 @@ class OrderManager:
         error_code: str | None = None,
         error_message: str | None = None,
     ) -> None:
-        event_type = _MOVE_EVENT_TYPES.get(order.status, ExecutionEventType.ORDER_STATUS_CHANGED)
-        payload: dict[str, Any] = {"from": previous, "to": order.status, "trigger": trigger}
-        if error_code or error_message:
-            payload.update({"error_code": error_code, "error_message": error_message})
-        payload.update(data or {})
-        record_event(self.session, event_type, order=order, data=payload, occurred_at=at)
+        payload = {"from": previous, **_move_payload(order.status, trigger, data, error_code, error_message)}
+        record_event(self.session, _event_type(order.status), order=order, data=payload, occurred_at=at)
 
     async def get_order(self, order_id: int) -> Order | None:
         return await self.session.get(Order, order_id)

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models.trading import ExecutionEvent, Order, OrderSide, OrderStatus, OrderType
+from app.models.trading import ExecutionEvent, ExecutionEventType, Order, OrderSide, OrderStatus, OrderType
+from app.services.trading.events import listen_committed
 from app.services.trading.order_manager import OrderManager, OrderParams, _unfilled_move
 from app.services.trading.order_state import OrderTrigger
 
@@ -134,3 +135,33 @@ async def test_anything_but_the_common_case_is_left_to_the_general_path(db_sessi
     )
     assert moved is amended and amended.status is OrderStatus.CANCELED and amended.finished_at == AT
     assert amended.exchange_order_id == f"x{amended.id}"  # an exchange id already known is kept
+
+
+@pytest.mark.postgres_only
+async def test_its_event_counts_like_any_other_once_committed_and_not_if_rolled_back(db_session: AsyncSession) -> None:
+    """The risk control's open-order count, the metrics and the event feeds follow committed events: an event the
+    statement wrote reaches them at commit, like one `record_event` queued, and never on a rollback."""
+    manager = OrderManager(db_session)
+    heard: list[tuple[ExecutionEventType, dict[str, Any]]] = []
+    stop = listen_committed(lambda event_type, data: heard.append((event_type, data)))
+    try:
+        kept = await _order_in(manager, OrderStatus.LIVE, acknowledged=True)
+        dropped = await _order_in(manager, OrderStatus.LIVE, acknowledged=True)
+        await db_session.commit()
+        kept_id, dropped_id, written_at = kept.id, dropped.id, kept.updated_at
+        heard.clear()  # their creation
+
+        async with db_session.begin_nested():
+            assert await manager.move_unfilled(OrderTrigger.CANCELED, order_id=dropped_id, ord_id="a") is dropped
+            await db_session.rollback()
+        assert heard == []
+
+        assert await manager.move_unfilled(OrderTrigger.CANCELED, order_id=kept_id, ord_id="b", data={"n": 2}) is kept
+        assert heard == []  # not before the commit
+        await db_session.commit()
+        assert heard == [
+            (ExecutionEventType.ORDER_CANCELED, {"from": "live", "to": "canceled", "trigger": "canceled", "n": 2})
+        ]
+        assert kept.updated_at > written_at  # the column's onupdate applies to the statement too
+    finally:
+        stop()
