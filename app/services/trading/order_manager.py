@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, cast, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, cast, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -129,6 +129,19 @@ def _move_statement(trigger: OrderTrigger, *, by_exchange_ids: bool) -> tuple[Se
     return select(aliased(Order, moved), moved.c.previous_status).add_cte(events), target
 
 
+@functools.cache
+def _create_statement(columns: tuple[str, ...]) -> Select[Any]:
+    """The write-ahead INSERT of an order with its `order_created` event, one statement (PostgreSQL); the other
+    columns take their defaults."""
+    orders = Order.__table__
+    row = {name: bindparam(name, type_=orders.c[name].type) for name in columns}
+    created = insert(orders).values(row).returning(*orders.c).cte("created")
+    now = bindparam("now", type_=orders.c.created_at.type)
+    data = cast(bindparam("data", type_=JSONB), JSONB)
+    events = insert_order_events(created, ExecutionEventType.ORDER_CREATED, data, now, now)
+    return select(aliased(Order, created)).add_cte(events)
+
+
 def _event_type(target: OrderStatus) -> ExecutionEventType:
     return _MOVE_EVENT_TYPES.get(target, ExecutionEventType.ORDER_STATUS_CHANGED)
 
@@ -199,9 +212,11 @@ class OrderManager:
         submit_expires_at: datetime | None = None,
         submitted_at: datetime | None = None,
     ) -> Order:
-        """The write-ahead row (status pending_submit), flushed so it has its id; the caller commits it
-        before any byte goes to the exchange. `submit_expires_at` is the expTime it will be sent with."""
-        order = Order(
+        """The write-ahead row (status pending_submit), written so it has its id; the caller commits it
+        before any byte goes to the exchange. `submit_expires_at` is the expTime it will be sent with.
+
+        On PostgreSQL the row and its event are one statement (issue 10); the ORM's unit of work elsewhere."""
+        values: dict[str, Any] = dict(
             client_order_id=client_order_id or new_client_order_id(),
             idempotency_key=idempotency_key,
             request_fingerprint=request_fingerprint,
@@ -224,19 +239,16 @@ class OrderManager:
             submit_expires_at=submit_expires_at,
             submitted_at=submitted_at,
         )
+        data = {name: values[name] for name in ("client_order_id", "side", "order_type", "size", "price")}
+        if self._on_postgres:
+            statement = _create_statement(tuple(values))
+            parameters = {**values, "data": json_safe(data), "now": utcnow()}
+            created = (await self.session.execute(statement, parameters)).scalar_one()
+            recorded_by_statement(self.session, ExecutionEventType.ORDER_CREATED, order=created, data=data)
+            return created
+        order = Order(**values)
         self.session.add(order)
-        record_event(
-            self.session,
-            ExecutionEventType.ORDER_CREATED,
-            order=order,
-            data={
-                "client_order_id": order.client_order_id,
-                "side": order.side,
-                "order_type": order.order_type,
-                "size": order.size,
-                "price": order.price,
-            },
-        )
+        record_event(self.session, ExecutionEventType.ORDER_CREATED, order=order, data=data)
         await self.session.flush()
         return order
 

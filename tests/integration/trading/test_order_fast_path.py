@@ -165,3 +165,64 @@ async def test_its_event_counts_like_any_other_once_committed_and_not_if_rolled_
         assert kept.updated_at > written_at  # the column's onupdate applies to the statement too
     finally:
         stop()
+
+
+async def test_the_write_ahead_row_and_its_event_are_the_same_on_either_backend(db_session: AsyncSession) -> None:
+    """PostgreSQL writes them in one statement, SQLite through the ORM: the same row, the same event."""
+    manager = OrderManager(db_session)
+    expires = datetime(2026, 11, 29, 12, 0, 5, tzinfo=UTC)
+    order = await manager.create_order(
+        _limit(),
+        strategy_id="s1",
+        idempotency_key="k1",
+        request_fingerprint="f" * 64,
+        arrival_price=D("49100.5"),
+        meta={"note": "x"},
+        submit_expires_at=expires,
+        submitted_at=AT,
+    )
+    assert await db_session.get(Order, order.id) is order  # persistent, in this unit of work
+    row = (await db_session.execute(select(Order.__table__).where(Order.id == order.id))).one()._asdict()
+    assert {name: value for name, value in row.items() if name not in {"id", "created_at", "updated_at"}} == {
+        "client_order_id": order.client_order_id,
+        "exchange_order_id": None,
+        "idempotency_key": "k1",
+        "request_fingerprint": "f" * 64,
+        "instrument_id": "BTC-USDT",
+        "instrument_type": "SPOT",
+        "side": OrderSide.BUY,
+        "order_type": OrderType.LIMIT,
+        "trade_mode": "cash",
+        "position_side": None,
+        "target_currency": None,
+        "reduce_only": False,
+        "size": D("0.5"),
+        "price": D("49000"),
+        "filled_size": D(0),
+        "average_fill_price": None,
+        "arrival_price": D("49100.5"),
+        "status": OrderStatus.PENDING_SUBMIT,
+        "error_code": None,
+        "error_message": None,
+        "strategy_id": "s1",
+        "execution_id": None,
+        "is_external": False,
+        "meta": {"note": "x"},
+        "submit_expires_at": expires,
+        "submitted_at": AT,
+        "acknowledged_at": None,
+        "finished_at": None,
+        "exchange_updated_at": None,
+    }
+    assert row["created_at"] is not None and row["updated_at"] is not None
+    event_type, data, _ = await _last_event(db_session, order.id)
+    assert (event_type, data) == (
+        ExecutionEventType.ORDER_CREATED,
+        {
+            "client_order_id": order.client_order_id,
+            "side": "buy",
+            "order_type": "limit",
+            "size": "0.5",
+            "price": "49000",
+        },
+    )
