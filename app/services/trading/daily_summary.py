@@ -15,13 +15,25 @@ from datetime import UTC, date
 from decimal import Context, Decimal, localcontext
 from typing import Any
 
-from sqlalchemy import Date, Numeric, and_, cast, delete, func, insert, literal, select
+from sqlalchemy import CTE, Date, Numeric, and_, bindparam, cast, delete, func, insert, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.trading import Trade, TradeDailySummary
 
-__all__ = ["EXACT", "FIELDS", "DaySums", "add_trade", "rebuild", "sql_sums", "sql_utc_day", "summary_key", "sums_of"]
+__all__ = [
+    "EXACT",
+    "FIELDS",
+    "DaySums",
+    "add_trade",
+    "adding_after",
+    "adding_parameters",
+    "rebuild",
+    "sql_sums",
+    "sql_utc_day",
+    "summary_key",
+    "sums_of",
+]
 
 ZERO = Decimal(0)
 # Sums of money must not round: trades carry up to ~40 significant digits (average-cost PnL) at any scale, and
@@ -101,30 +113,50 @@ def summary_key(trade: Trade) -> tuple[date, str, str, str]:
     )
 
 
-def _add_on_postgresql() -> Any:
-    """INSERT … ON CONFLICT DO UPDATE that adds one trade's sums to its row; built once, run with parameters."""
-    insert = pg_insert(TradeDailySummary)
-    table, new = TradeDailySummary.__table__.c, insert.excluded
+def _adding(statement: Any) -> Any:
+    """`statement` (an INSERT of one trade's key and sums) as INSERT … ON CONFLICT DO UPDATE adding them to the
+    day's row."""
+    table, new = TradeDailySummary.__table__.c, statement.excluded
     update = {name: table[name] + new[name] for name in ADDITIVE}
     update["best_closing_pnl"] = func.greatest(table.best_closing_pnl, new.best_closing_pnl)
     update["worst_closing_pnl"] = func.least(table.worst_closing_pnl, new.worst_closing_pnl)
-    return insert.on_conflict_do_update(index_elements=list(KEY_COLUMNS), set_=update)
+    return statement.on_conflict_do_update(index_elements=list(KEY_COLUMNS), set_=update)
 
 
-_ADD_ON_POSTGRESQL = _add_on_postgresql()
+_ADD_ON_POSTGRESQL = _adding(pg_insert(TradeDailySummary))  # built once, run with parameters
+
+
+def _parameters(trade: Trade) -> dict[str, Any]:
+    day, instrument_id, strategy_id, fee_currency = summary_key(trade)
+    key = {"day": day, "instrument_id": instrument_id, "strategy_id": strategy_id, "fee_currency": fee_currency}
+    return {**key, **asdict(sums_of(trade))}
+
+
+def adding_after(stored: CTE) -> CTE:
+    """`add_trade` on PostgreSQL as a CTE that adds only if `stored` (a trade INSERT … RETURNING) returned a row: the
+    trade and its day in one statement (`TradeRecorder`). Its parameters: `adding_parameters(trade)`."""
+    table = TradeDailySummary.__table__
+    names = [*KEY_COLUMNS, *FIELDS]
+    row = select(*(bindparam(f"summary_{name}", type_=table.c[name].type) for name in names)).select_from(stored)
+    return _adding(pg_insert(TradeDailySummary).from_select(names, row)).cte("summary")
+
+
+def adding_parameters(trade: Trade) -> dict[str, Any]:
+    """The parameters of `adding_after` for `trade` (its final `realized_pnl` and `closed_size` set)."""
+    return {f"summary_{name}": value for name, value in _parameters(trade).items()}
 
 
 async def add_trade(session: AsyncSession, trade: Trade) -> None:
     """Fold a stored trade (its final `realized_pnl` and `closed_size` set) into its day's summary row."""
-    day, instrument_id, strategy_id, fee_currency = summary_key(trade)
-    key = {"day": day, "instrument_id": instrument_id, "strategy_id": strategy_id, "fee_currency": fee_currency}
-    sums = sums_of(trade)
+    parameters = _parameters(trade)
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         connection = await session.connection()
-        await connection.execute(_ADD_ON_POSTGRESQL, {**key, **asdict(sums)})
+        await connection.execute(_ADD_ON_POSTGRESQL, parameters)
         return
-    row = await session.get(TradeDailySummary, (day, instrument_id, strategy_id, fee_currency))
+    key = {name: parameters[name] for name in KEY_COLUMNS}
+    row = await session.get(TradeDailySummary, tuple(key.values()))
+    sums = sums_of(trade)
     if row is None:
         session.add(TradeDailySummary(**key, **asdict(sums)))
         return

@@ -9,14 +9,17 @@ token) cannot be converted here and is left out of PnL, while still recorded wit
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.log_config import log_context
 from app.models.base import utcnow
@@ -36,6 +39,21 @@ from app.services.trading.events import record_event
 from app.services.trading.position_manager import PositionManager
 
 log = logging.getLogger(__name__)
+
+_ONCE = ["instrument_id", "exchange_trade_id"]  # a fill's identity: stored at most once
+
+
+@functools.cache
+def _store_statement(columns: tuple[str, ...]) -> Select[Any]:
+    """PostgreSQL: the trade's INSERT … ON CONFLICT DO NOTHING RETURNING, and its day's summary added only if it
+    was inserted, in one statement built once."""
+    trades = Trade.__table__
+    row = {name: bindparam(name, type_=trades.c[name].type) for name in columns}
+    stored = (
+        pg_insert(trades).values(row).on_conflict_do_nothing(index_elements=_ONCE).returning(*trades.c).cte("stored")
+    )
+    return select(aliased(Trade, stored)).add_cte(daily_summary.adding_after(stored))
+
 
 __all__ = ["DEFAULT_INITIAL_CAPITAL", "TradeRecorder", "currencies_of"]
 
@@ -72,13 +90,18 @@ class TradeRecorder:
             initial_capital=initial_capital if initial_capital is not None else self.initial_capital,
         )
 
-    async def _insert_once(self, **values: Any) -> Trade | None:
-        """INSERT the trade unless (instrument, exchange trade id) is stored already, in one statement: a
-        concurrent writer of the same fill (another replica) makes this one a no-op, not an error."""
-        dialect = self.session.get_bind().dialect.name
-        statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(Trade).values(**values)
-        statement = statement.on_conflict_do_nothing(index_elements=["instrument_id", "exchange_trade_id"])
-        return (await self.session.scalars(statement.returning(Trade))).first()
+    async def _store(self, **values: Any) -> Trade | None:
+        """INSERT the trade unless (instrument, exchange trade id) is stored already, and add it to its day's
+        summary: a concurrent writer of the same fill (another replica) makes this a no-op, not an error. One
+        statement on PostgreSQL."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            parameters = {**values, **daily_summary.adding_parameters(Trade(**values))}
+            return (await self.session.scalars(_store_statement(tuple(values)), parameters)).first()
+        statement = sqlite_insert(Trade).values(**values).on_conflict_do_nothing(index_elements=_ONCE)
+        trade = (await self.session.scalars(statement.returning(Trade))).first()
+        if trade is not None:
+            await daily_summary.add_trade(self.session, trade)
+        return trade
 
     async def record_trade(
         self,
@@ -115,7 +138,7 @@ class TradeRecorder:
         effect = positions.effect_of(position, side, size, price)
         base, quote = currencies_of(instrument_id)
         fee_in_quote = fee if fee_currency == quote else fee * price if fee_currency == base else Decimal(0)
-        trade = await self._insert_once(
+        trade = await self._store(
             order_id=order_id,
             exchange_trade_id=trade_id,
             instrument_id=instrument_id,
@@ -159,7 +182,6 @@ class TradeRecorder:
         )
         # Not flushed here: the order, the position and the events go out once, at the caller's flush, together
         # with the status change that usually follows (two UPDATEs of the order and two event INSERTs fewer).
-        await daily_summary.add_trade(self.session, trade)
         with log_context(
             order_id=order.id,
             client_order_id=order.client_order_id,

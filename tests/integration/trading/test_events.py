@@ -9,7 +9,16 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models.trading import ExecutionEvent, ExecutionEventType, Order, OrderSide, OrderType, Position, Trade
+from app.models.trading import (
+    ExecutionEvent,
+    ExecutionEventType,
+    Order,
+    OrderSide,
+    OrderType,
+    Position,
+    Trade,
+    TradeDailySummary,
+)
 from app.services.trading.events import record_event, record_event_now
 from app.services.trading.recorder import TradeRecorder
 
@@ -81,3 +90,6 @@ async def test_a_fill_recorded_twice_moves_the_order_and_position_once(db_sessio
     opened = await _events(db_session, ExecutionEventType.POSITION_OPENED)
     assert [(e.order_id, e.trade_id) for e in filled] == [(order.id, first.id)]
     assert [(e.order_id, e.trade_id, e.position_id) for e in opened] == [(order.id, first.id, position.id)]
+    day = await db_session.execute(select(TradeDailySummary).where(TradeDailySummary.instrument_id == "ETH-USDT"))
+    summary = day.scalar_one()  # added once, in the statement that stored the trade (PostgreSQL) or after it
+    assert (summary.trades, summary.fees, summary.volume) == (1, D("0.45"), D("4500.75"))
