@@ -6,7 +6,6 @@ order's status, its fills, the position and their events land together or not at
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,10 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, cast, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from app.models.base import utcnow
 from app.models.trading import (
@@ -32,118 +29,16 @@ from app.models.trading import (
 )
 from app.services.okx.market import instrument_type_of
 from app.services.trading.errors import OrderNotFound
-from app.services.trading.events import insert_order_events, json_safe, record_event, recorded_by_statement
-from app.services.trading.order_state import OrderTrigger, next_status
+from app.services.trading.events import json_safe, record_event, recorded_by_statement
+from app.services.trading.order_state import EXCHANGE_REPORTED, OrderTrigger, next_status
+from app.services.trading.order_statements import create_statement, event_type_for, move_statement
 from app.services.trading.signal import Signal
 
 __all__ = ["OrderManager", "OrderParams", "new_client_order_id"]
 
 ACTIVE_STATUSES = tuple(status for status in OrderStatus if not status.is_terminal)
-# Statuses only the exchange can report: reaching one means the exchange has the order.
-_EXCHANGE_REPORTED = frozenset(
-    {OrderStatus.LIVE, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED}
-)
 MAX_HISTORY_LIMIT = 1000
 _REFRESH = {"populate_existing": True}  # the caller's own Order object, if loaded, takes the moved row
-_MOVE_EVENT_TYPES = {
-    OrderStatus.CANCELED: ExecutionEventType.ORDER_CANCELED,
-    OrderStatus.REJECTED: ExecutionEventType.ORDER_REJECTED,
-}
-
-
-@functools.cache
-def _unfilled_move(trigger: OrderTrigger) -> tuple[tuple[OrderStatus, ...], OrderStatus] | None:
-    """The statuses an order without fills leaves on `trigger`, and the one status they all go to, by
-    `next_status` (the one rule). None when the target depends on more than the status: `transition` decides."""
-    moves: dict[OrderStatus, OrderStatus] = {}
-    for status in OrderStatus:
-        targets = {next_status(status, trigger, has_fills=False, acknowledged=known) for known in (False, True)}
-        target = targets.pop()
-        if not targets and target is not None and target is not status:
-            moves[status] = target
-    if len(set(moves.values())) != 1:
-        return None
-    return tuple(moves), next(iter(moves.values()))
-
-
-@functools.cache
-def _move_statement(trigger: OrderTrigger, *, by_exchange_ids: bool) -> tuple[Select[Any], OrderStatus] | None:
-    """`transition` of an unfilled order as one statement (PostgreSQL), built once per trigger: the order is locked,
-    moved, its event written and the order returned with its previous status, in one round trip. It matches no
-    row (and the caller takes the general path) unless the order is one of ours, has no fills, is in a status the
-    trigger moves, and, for an exchange snapshot, still has the price and size the snapshot reports (an amend is
-    applied by the general path). Returned with the status it moves to.
-    """
-    move = _unfilled_move(trigger)
-    if move is None:
-        return None
-    sources, target = move
-    orders = Order.__table__
-    if by_exchange_ids:
-        match = or_(
-            orders.c.exchange_order_id == bindparam("ord_id"), orders.c.client_order_id == bindparam("cl_ord_id")
-        )
-    else:
-        match = orders.c.id == bindparam("order_id")
-    conditions = [
-        match,
-        orders.c.status.in_(sources),
-        orders.c.filled_size == Decimal(0),
-        orders.c.is_external.is_(False),
-    ]
-    if by_exchange_ids:
-        conditions.append(
-            or_(
-                orders.c.order_type == OrderType.MARKET,
-                and_(orders.c.price.is_not_distinct_from(bindparam("px")), orders.c.size == bindparam("sz")),
-            )
-        )
-    previous = select(orders.c.id, orders.c.status).where(*conditions).order_by(orders.c.id).limit(1)
-    previous_cte = previous.with_for_update().cte("previous")
-    at = bindparam("at", type_=orders.c.finished_at.type)
-    values: dict[str, Any] = {
-        "status": target,
-        "exchange_order_id": func.coalesce(orders.c.exchange_order_id, bindparam("ord_id")),
-        "exchange_updated_at": func.greatest(
-            orders.c.exchange_updated_at, bindparam("exchange_updated_at", type_=orders.c.exchange_updated_at.type)
-        ),
-    }
-    # The same two stamps as `transition`'s.
-    if target in _EXCHANGE_REPORTED:
-        values["acknowledged_at"] = func.coalesce(orders.c.acknowledged_at, at)
-    if target.is_terminal:
-        values["finished_at"] = at
-    moved = (
-        update(orders)
-        .where(orders.c.id == previous_cte.c.id)
-        .values(values)
-        .returning(*orders.c, previous_cte.c.status.label("previous_status"))
-        .cte("moved")
-    )
-    # `_record_move`'s payload: {"from": …} under the rest ("to", "trigger", the caller's data), as `dict.update`.
-    data = func.jsonb_build_object("from", moved.c.previous_status).op("||")(
-        cast(bindparam("data", type_=JSONB), JSONB)
-    )
-    created_at = bindparam("now", type_=orders.c.finished_at.type)
-    events = insert_order_events(moved, _event_type(target), data, at, created_at)
-    return select(aliased(Order, moved), moved.c.previous_status).add_cte(events), target
-
-
-@functools.cache
-def _create_statement(columns: tuple[str, ...]) -> Select[Any]:
-    """The write-ahead INSERT of an order with its `order_created` event, one statement (PostgreSQL); the other
-    columns take their defaults."""
-    orders = Order.__table__
-    row = {name: bindparam(name, type_=orders.c[name].type) for name in columns}
-    created = insert(orders).values(row).returning(*orders.c).cte("created")
-    now = bindparam("now", type_=orders.c.created_at.type)
-    data = cast(bindparam("data", type_=JSONB), JSONB)
-    events = insert_order_events(created, ExecutionEventType.ORDER_CREATED, data, now, now)
-    return select(aliased(Order, created)).add_cte(events)
-
-
-def _event_type(target: OrderStatus) -> ExecutionEventType:
-    return _MOVE_EVENT_TYPES.get(target, ExecutionEventType.ORDER_STATUS_CHANGED)
 
 
 def _move_payload(
@@ -241,7 +136,7 @@ class OrderManager:
         )
         data = {name: values[name] for name in ("client_order_id", "side", "order_type", "size", "price")}
         if self._on_postgres:
-            statement = _create_statement(tuple(values))
+            statement = create_statement(tuple(values))
             parameters = {**values, "data": json_safe(data), "now": utcnow()}
             created = (await self.session.execute(statement, parameters)).scalar_one()
             recorded_by_statement(self.session, ExecutionEventType.ORDER_CREATED, order=created, data=data)
@@ -311,9 +206,9 @@ class OrderManager:
         order.status = target
         now = at or utcnow()
         # Acknowledged by the first status only the exchange can report, even when the first news is already a
-        # fill (a market order can go straight from pending_submit to filled). `_move_statement` sets the same two
-        # stamps in SQL.
-        if target in _EXCHANGE_REPORTED and order.acknowledged_at is None:
+        # fill (a market order can go straight from pending_submit to filled). `order_statements.move_statement`
+        # sets the same two stamps in SQL.
+        if target in EXCHANGE_REPORTED and order.acknowledged_at is None:
             order.acknowledged_at = now
         if target.is_terminal:
             order.finished_at = now
@@ -358,7 +253,7 @@ class OrderManager:
         then, and the caller takes the general path, `lock` and `transition`."""
         if not self._on_postgres:
             return None
-        built = _move_statement(trigger, by_exchange_ids=order_id is None)
+        built = move_statement(trigger, by_exchange_ids=order_id is None)
         if built is None:
             return None
         statement, target = built
@@ -379,7 +274,7 @@ class OrderManager:
         if row is None:
             return None
         order, previous = row
-        recorded_by_statement(self.session, _event_type(target), order=order, data={"from": previous, **payload})
+        recorded_by_statement(self.session, event_type_for(target), order=order, data={"from": previous, **payload})
         return order
 
     def _record_move(
@@ -393,7 +288,7 @@ class OrderManager:
         error_message: str | None = None,
     ) -> None:
         payload = {"from": previous, **_move_payload(order.status, trigger, data, error_code, error_message)}
-        record_event(self.session, _event_type(order.status), order=order, data=payload, occurred_at=at)
+        record_event(self.session, event_type_for(order.status), order=order, data=payload, occurred_at=at)
 
     async def get_order(self, order_id: int) -> Order | None:
         return await self.session.get(Order, order_id)

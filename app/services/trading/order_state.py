@@ -12,9 +12,11 @@ from enum import StrEnum
 
 from app.models.trading import OrderStatus
 
-__all__ = ["TRANSITIONS", "OrderTrigger", "next_status", "trigger_for_exchange_state"]
+__all__ = ["EXCHANGE_REPORTED", "TRANSITIONS", "OrderTrigger", "next_status", "trigger_for_exchange_state"]
 
 S = OrderStatus
+# Statuses only the exchange can report: reaching one means the exchange has the order (it is acknowledged).
+EXCHANGE_REPORTED = frozenset({S.LIVE, S.PARTIALLY_FILLED, S.FILLED, S.CANCELED, S.EXPIRED})
 
 
 class OrderTrigger(StrEnum):

@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.trading import ExecutionEvent, ExecutionEventType, Order, OrderSide, OrderStatus, OrderType
 from app.services.trading.events import listen_committed
-from app.services.trading.order_manager import OrderManager, OrderParams, _unfilled_move
+from app.services.trading.order_manager import OrderManager, OrderParams
 from app.services.trading.order_state import OrderTrigger
+from app.services.trading.order_statements import unfilled_move
 
 D = Decimal
 AT = datetime(2026, 11, 29, 12, 0, 0, 123456, tzinfo=UTC)
 EARLIER = datetime(2026, 11, 29, 11, 0, tzinfo=UTC)
-FAST_TRIGGERS = [trigger for trigger in OrderTrigger if _unfilled_move(trigger) is not None]
+FAST_TRIGGERS = [trigger for trigger in OrderTrigger if unfilled_move(trigger) is not None]
 
 
 def _limit() -> OrderParams:
@@ -55,13 +56,13 @@ async def _last_event(session: AsyncSession, order_id: int) -> tuple[Any, ...]:
 
 def test_the_triggers_it_handles_come_from_the_state_machine() -> None:
     accepted = ((OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN), OrderStatus.LIVE)
-    assert _unfilled_move(OrderTrigger.ACCEPTED) == accepted
-    assert _unfilled_move(OrderTrigger.CANCELED) == (
+    assert unfilled_move(OrderTrigger.ACCEPTED) == accepted
+    assert unfilled_move(OrderTrigger.CANCELED) == (
         tuple(status for status in OrderStatus if not status.is_terminal),
         OrderStatus.CANCELED,
     )
     # Where the outcome depends on more than the status (a refused cancel: acknowledged or not), never.
-    assert _unfilled_move(OrderTrigger.CANCEL_REFUSED) is None
+    assert unfilled_move(OrderTrigger.CANCEL_REFUSED) is None
 
 
 async def test_acknowledge_moves_the_callers_own_order_object(db_session: AsyncSession, backend: str) -> None:

@@ -1,0 +1,125 @@
+"""The order path's common writes as single statements on PostgreSQL (issue 10), for `OrderManager`.
+
+Each statement costs ~0.3 ms of the service's CPU through SQLAlchemy whatever it does, so the write-ahead, the
+acknowledgement and the exchange's unfilled snapshots are each one statement: data-modifying CTEs that write the
+order and its event together and return the order (hydrated through the ORM). They are built once, from the state
+machine's `next_status`, and run with parameters. Anything they do not cover matches no row, and `OrderManager`
+takes the general path (lock, `transition`, the ORM's unit of work), which SQLite always takes.
+"""
+
+from __future__ import annotations
+
+import functools
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, and_, bindparam, cast, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import aliased
+
+from app.models.trading import ExecutionEventType, Order, OrderStatus, OrderType
+from app.services.trading.events import insert_order_events
+from app.services.trading.order_state import EXCHANGE_REPORTED, OrderTrigger, next_status
+
+__all__ = ["create_statement", "event_type_for", "move_statement", "unfilled_move"]
+
+_MOVE_EVENT_TYPES = {
+    OrderStatus.CANCELED: ExecutionEventType.ORDER_CANCELED,
+    OrderStatus.REJECTED: ExecutionEventType.ORDER_REJECTED,
+}
+
+
+@functools.cache
+def unfilled_move(trigger: OrderTrigger) -> tuple[tuple[OrderStatus, ...], OrderStatus] | None:
+    """The statuses an order without fills leaves on `trigger`, and the one status they all go to, by
+    `next_status` (the one rule). None when the target depends on more than the status: `transition` decides."""
+    moves: dict[OrderStatus, OrderStatus] = {}
+    for status in OrderStatus:
+        targets = {next_status(status, trigger, has_fills=False, acknowledged=known) for known in (False, True)}
+        target = targets.pop()
+        if not targets and target is not None and target is not status:
+            moves[status] = target
+    if len(set(moves.values())) != 1:
+        return None
+    return tuple(moves), next(iter(moves.values()))
+
+
+@functools.cache
+def move_statement(trigger: OrderTrigger, *, by_exchange_ids: bool) -> tuple[Select[Any], OrderStatus] | None:
+    """`transition` of an unfilled order as one statement (PostgreSQL), built once per trigger: the order is locked,
+    moved, its event written and the order returned with its previous status, in one round trip. It matches no
+    row (and the caller takes the general path) unless the order is one of ours, has no fills, is in a status the
+    trigger moves, and, for an exchange snapshot, still has the price and size the snapshot reports (an amend is
+    applied by the general path). Returned with the status it moves to.
+    """
+    move = unfilled_move(trigger)
+    if move is None:
+        return None
+    sources, target = move
+    orders = Order.__table__
+    if by_exchange_ids:
+        match = or_(
+            orders.c.exchange_order_id == bindparam("ord_id"), orders.c.client_order_id == bindparam("cl_ord_id")
+        )
+    else:
+        match = orders.c.id == bindparam("order_id")
+    conditions = [
+        match,
+        orders.c.status.in_(sources),
+        orders.c.filled_size == Decimal(0),
+        orders.c.is_external.is_(False),
+    ]
+    if by_exchange_ids:
+        conditions.append(
+            or_(
+                orders.c.order_type == OrderType.MARKET,
+                and_(orders.c.price.is_not_distinct_from(bindparam("px")), orders.c.size == bindparam("sz")),
+            )
+        )
+    previous = select(orders.c.id, orders.c.status).where(*conditions).order_by(orders.c.id).limit(1)
+    previous_cte = previous.with_for_update().cte("previous")
+    at = bindparam("at", type_=orders.c.finished_at.type)
+    values: dict[str, Any] = {
+        "status": target,
+        "exchange_order_id": func.coalesce(orders.c.exchange_order_id, bindparam("ord_id")),
+        "exchange_updated_at": func.greatest(
+            orders.c.exchange_updated_at, bindparam("exchange_updated_at", type_=orders.c.exchange_updated_at.type)
+        ),
+    }
+    # The same two stamps as `OrderManager.transition`'s.
+    if target in EXCHANGE_REPORTED:
+        values["acknowledged_at"] = func.coalesce(orders.c.acknowledged_at, at)
+    if target.is_terminal:
+        values["finished_at"] = at
+    moved = (
+        update(orders)
+        .where(orders.c.id == previous_cte.c.id)
+        .values(values)
+        .returning(*orders.c, previous_cte.c.status.label("previous_status"))
+        .cte("moved")
+    )
+    # `OrderManager._record_move`'s payload: {"from": …} under the rest ("to", "trigger", the caller's data), as
+    # `dict.update` would.
+    data = func.jsonb_build_object("from", moved.c.previous_status).op("||")(
+        cast(bindparam("data", type_=JSONB), JSONB)
+    )
+    created_at = bindparam("now", type_=orders.c.finished_at.type)
+    events = insert_order_events(moved, event_type_for(target), data, at, created_at)
+    return select(aliased(Order, moved), moved.c.previous_status).add_cte(events), target
+
+
+@functools.cache
+def create_statement(columns: tuple[str, ...]) -> Select[Any]:
+    """The write-ahead INSERT of an order with its `order_created` event, one statement (PostgreSQL); the other
+    columns take their defaults."""
+    orders = Order.__table__
+    row = {name: bindparam(name, type_=orders.c[name].type) for name in columns}
+    created = insert(orders).values(row).returning(*orders.c).cte("created")
+    now = bindparam("now", type_=orders.c.created_at.type)
+    data = cast(bindparam("data", type_=JSONB), JSONB)
+    events = insert_order_events(created, ExecutionEventType.ORDER_CREATED, data, now, now)
+    return select(aliased(Order, created)).add_cte(events)
+
+
+def event_type_for(target: OrderStatus) -> ExecutionEventType:
+    return _MOVE_EVENT_TYPES.get(target, ExecutionEventType.ORDER_STATUS_CHANGED)
