@@ -20,7 +20,10 @@ same fills, and that nothing else does.
 `--soak SECONDS` runs at a fixed, lower rate (`--rate`) for that long and prints the service's memory (RSS), open
 file descriptors and database connections every `--sample` seconds, to show them flat.
 
-Run: `.venv/bin/python benchmarks/load.py [--clients 16] [--duration 30] [--replicas 1]`
+`--api-on-standbys` (with `--replicas 2` or more) sends the clients to the standby replicas only, so the leader does
+nothing but apply the exchange's pushes.
+
+Run: `.venv/bin/python benchmarks/load.py [--clients 16] [--duration 30] [--replicas 1] [--api-on-standbys]`
      `.venv/bin/python benchmarks/load.py --soak 600 --rate 100`
 """
 
@@ -138,6 +141,21 @@ async def _prices(http: aiohttp.ClientSession, okx_url: str) -> dict[str, Decima
     async with http.get(f"{okx_url}/api/v5/market/tickers", params={"instType": "SPOT"}) as response:
         body = await response.json()
     return {t["instId"]: Decimal(t["last"]) for t in body["data"]}
+
+
+async def _standbys(http: aiohttp.ClientSession, urls: list[str], timeout: float = 30) -> list[str]:
+    """The replicas that do not lead, once exactly one does (the leader applies every push)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        roles = {}
+        for url in urls:
+            async with http.get(f"{url}/ready") as response:
+                roles[url] = (await response.json()).get("role")
+        standbys = [url for url, role in roles.items() if role == "standby"]
+        if len(standbys) == len(urls) - 1:
+            return standbys
+        await asyncio.sleep(0.2)
+    raise SystemExit(f"no single leader among {urls} within {timeout:.0f} s")
 
 
 async def _client(
@@ -367,6 +385,11 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument(
+        "--api-on-standbys",
+        action="store_true",
+        help="with --replicas > 1: clients talk to the standbys only, the leader only tracks (applies the pushes)",
+    )
     parser.add_argument("--soak", type=float, default=0.0, help="soak for this many seconds at --rate")
     parser.add_argument("--rate", type=float, default=100.0, help="soak: requests per second in all")
     parser.add_argument("--sample", type=float, default=30.0, help="soak: seconds between samples")
@@ -385,6 +408,8 @@ async def main() -> None:
             await _wait_ready(http, f"{okx_url}/api/v5/public/time")
             for url in service_urls:
                 await _wait_ready(http, f"{url}/ready")
+            if args.api_on_standbys:
+                service_urls = await _standbys(http, service_urls)
             prices = await _prices(http, okx_url)
             results = Results()
             duration = args.soak or args.duration
