@@ -145,7 +145,7 @@ def insert_order_events(
     orders: CTE, event_type: ExecutionEventType, data: ColumnElement[Any], occurred_at: Any, created_at: Any
 ) -> CTE:
     """One event per order row of `orders` (a CTE returning orders' columns), as a CTE of the same statement: the
-    change and its event in one round trip (`OrderManager.move_unfilled`). The row is `record_event`'s for an
+    change and its event in one round trip (`order_statements`). The row is `record_event`'s for an
     `order`; the caller calls `recorded_by_statement` for each row the statement returned."""
     table = ExecutionEvent.__table__
     columns = [

@@ -40,6 +40,8 @@ from app.services.trading.position_manager import PositionManager
 
 log = logging.getLogger(__name__)
 
+__all__ = ["DEFAULT_INITIAL_CAPITAL", "TradeRecorder", "currencies_of"]
+
 _ONCE = ["instrument_id", "exchange_trade_id"]  # a fill's identity: stored at most once
 
 
@@ -54,8 +56,6 @@ def _store_statement(columns: tuple[str, ...]) -> Select[Any]:
     )
     return select(aliased(Trade, stored)).add_cte(daily_summary.adding_after(stored))
 
-
-__all__ = ["DEFAULT_INITIAL_CAPITAL", "TradeRecorder", "currencies_of"]
 
 DEFAULT_INITIAL_CAPITAL = Decimal("100000")
 
