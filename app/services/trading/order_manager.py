@@ -6,6 +6,7 @@ order's status, its fills, the position and their events land together or not at
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.base import utcnow
@@ -54,6 +55,17 @@ def _move_payload(
         payload.update({"error_code": error_code, "error_message": error_message})
     payload.update(data or {})
     return payload
+
+
+@functools.cache
+def _lock_statement(*, by_exchange_ids: bool, for_update: bool) -> Select[tuple[Order]]:
+    """`OrderManager.lock`'s query, built once (an order path's statement built per call costs its cache key)."""
+    if by_exchange_ids:  # a None clOrdId matches nothing
+        match = or_(Order.exchange_order_id == bindparam("ord_id"), Order.client_order_id == bindparam("cl_ord_id"))
+    else:
+        match = Order.id == bindparam("order_id")
+    query = select(Order).where(match).order_by(Order.id).limit(1).execution_options(populate_existing=True)
+    return query.with_for_update() if for_update else query
 
 
 def new_client_order_id() -> str:
@@ -296,17 +308,16 @@ class OrderManager:
     async def lock(self, order_id: int) -> Order:
         """The order re-read inside the current transaction (row-locked on PostgreSQL), so a change is always
         applied to its latest state, never to a copy another task has since moved on."""
-        order = await self.lock_where(Order.id == order_id)
+        statement = _lock_statement(by_exchange_ids=False, for_update=self._on_postgres)
+        order = (await self.session.execute(statement, {"order_id": order_id})).scalars().first()
         if order is None:
             raise OrderNotFound(f"order {order_id} does not exist")
         return order
 
-    async def lock_where(self, condition: ColumnElement[bool]) -> Order | None:
-        """`lock` for the first order matching `condition` (an exchange id or a clOrdId), in one statement."""
-        query = select(Order).where(condition).order_by(Order.id).limit(1).execution_options(populate_existing=True)
-        if self._on_postgres:
-            query = query.with_for_update()
-        return (await self.session.execute(query)).scalars().first()
+    async def lock_by_exchange_ids(self, ord_id: str, cl_ord_id: str | None) -> Order | None:
+        """`lock` for the first order with the exchange's order id or (if given) client order id."""
+        statement = _lock_statement(by_exchange_ids=True, for_update=self._on_postgres)
+        return (await self.session.execute(statement, {"ord_id": ord_id, "cl_ord_id": cl_ord_id})).scalars().first()
 
     async def get_by_client_order_id(self, client_order_id: str) -> Order | None:
         result = await self.session.execute(select(Order).where(Order.client_order_id == client_order_id))

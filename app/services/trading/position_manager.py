@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +21,15 @@ from app.services.trading.position_math import FillEffect, PositionState, apply_
 __all__ = ["PositionManager"]
 
 
+@functools.cache
+def _position_statement(*, for_update: bool) -> Select[tuple[Position]]:
+    """`get_position`'s query, built once (a statement built per fill costs its cache key every time)."""
+    query = select(Position).where(
+        Position.instrument_id == bindparam("instrument_id"), Position.position_side == bindparam("position_side")
+    )
+    return query.with_for_update() if for_update else query
+
+
 class PositionManager:
     def __init__(self, db_session: AsyncSession) -> None:
         self.session = db_session
@@ -29,10 +39,10 @@ class PositionManager:
         return self.session.bind is not None and self.session.bind.dialect.name == "postgresql"
 
     async def get_position(self, instrument: str, position_side: PositionSide = PositionSide.NET) -> Position | None:
-        query = select(Position).where(Position.instrument_id == instrument, Position.position_side == position_side)
-        if self._on_postgres:
-            query = query.with_for_update()  # two fills of one instrument never interleave their arithmetic
-        return (await self.session.execute(query)).scalar_one_or_none()
+        # Row-locked on PostgreSQL: two fills of one instrument never interleave their arithmetic.
+        statement = _position_statement(for_update=self._on_postgres)
+        parameters = {"instrument_id": instrument, "position_side": position_side}
+        return (await self.session.execute(statement, parameters)).scalar_one_or_none()
 
     async def get_all_positions(self, *, include_closed: bool = False) -> Sequence[Position]:
         query = select(Position).order_by(Position.instrument_id, Position.position_side)

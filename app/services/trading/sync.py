@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.trading import (
@@ -57,10 +56,7 @@ class ExchangeOrderSync:
         self.recorder = TradeRecorder(db_session)
 
     async def _find(self, snapshot: okx.Order) -> Order | None:
-        conditions = [Order.exchange_order_id == snapshot.ord_id]
-        if snapshot.cl_ord_id:
-            conditions.append(Order.client_order_id == snapshot.cl_ord_id)
-        return await self.orders.lock_where(or_(*conditions))
+        return await self.orders.lock_by_exchange_ids(snapshot.ord_id, snapshot.cl_ord_id or None)
 
     async def _record_external(self, snapshot: okx.Order) -> Order:
         """An exchange order this service did not create: recorded and flagged, never ignored (DESIGN.md §4.5)."""
