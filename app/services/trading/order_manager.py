@@ -68,6 +68,9 @@ def _lock_statement(*, by_exchange_ids: bool, for_update: bool) -> Select[tuple[
     return query.with_for_update() if for_update else query
 
 
+_BY_IDEMPOTENCY_KEY = select(Order).where(Order.idempotency_key == bindparam("key"))  # built once: keyed requests
+
+
 def new_client_order_id() -> str:
     """32 alphanumerics: OKX's clOrdId limit, unique without coordination between replicas."""
     return uuid.uuid4().hex
@@ -318,6 +321,10 @@ class OrderManager:
         """`lock` for the first order with the exchange's order id or (if given) client order id."""
         statement = _lock_statement(by_exchange_ids=True, for_update=self._on_postgres)
         return (await self.session.execute(statement, {"ord_id": ord_id, "cl_ord_id": cl_ord_id})).scalars().first()
+
+    async def get_by_idempotency_key(self, key: str) -> Order | None:
+        """The order a request with this (caller-scoped) idempotency key placed, if any: a replay answers with it."""
+        return (await self.session.execute(_BY_IDEMPOTENCY_KEY, {"key": key})).scalar_one_or_none()
 
     async def get_by_client_order_id(self, client_order_id: str) -> Order | None:
         result = await self.session.execute(select(Order).where(Order.client_order_id == client_order_id))

@@ -25,13 +25,9 @@ from app.models.trading import InstrumentType, Order, OrderSide, OrderStatus, Tr
 from app.schemas.common import ErrorResponse
 from app.schemas.trading import OrderAmend, OrderCreate, OrderPage, OrderRead
 from app.services.okx.market import instrument_type_of
-from app.services.trading.order_manager import ACTIVE_STATUSES, OrderParams
+from app.services.trading.order_manager import ACTIVE_STATUSES, OrderManager, OrderParams
 
 router = APIRouter(prefix="/orders", tags=["orders"])
-
-
-async def _by_key(session: SessionDep, key: str) -> Order | None:
-    return (await session.execute(select(Order).where(Order.idempotency_key == key))).scalar_one_or_none()
 
 
 def _replay(existing: Order, request_fingerprint: str, response: Response) -> Order:
@@ -70,7 +66,7 @@ async def create_order(
     `client_order_id` (or `Idempotency-Key` header) it returns the first order instead of placing another."""
     scoped = scoped_key(key.id, idempotency_key or body.client_order_id)
     request_fingerprint = fingerprint(body.model_dump(mode="json", exclude_unset=True, exclude={"client_order_id"}))
-    if scoped is not None and (existing := await _by_key(session, scoped)) is not None:
+    if scoped is not None and (existing := await OrderManager(session).get_by_idempotency_key(scoped)) is not None:
         return _replay(existing, request_fingerprint, response)
     derivative = instrument_type_of(body.instrument_id) != "SPOT"
     params = OrderParams(
@@ -95,7 +91,7 @@ async def create_order(
         )
     except IntegrityError:  # the same key raced in from a concurrent request: answer as if it came second
         await session.rollback()
-        existing = await _by_key(session, scoped) if scoped else None
+        existing = await OrderManager(session).get_by_idempotency_key(scoped) if scoped else None
         if existing is None:
             raise
         return _replay(existing, request_fingerprint, response)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.api.deps import AdminKey, ExecutorDep, RuntimeDep, SessionDep, TradeKey
@@ -12,6 +11,7 @@ from app.api.v1.trading.common import ERRORS, EXCHANGE_ERRORS, fingerprint, scop
 from app.models.trading import Order
 from app.schemas.common import ErrorResponse
 from app.schemas.trading import KillSwitchChange, KillSwitchRead, KillSwitchResult, OrderRead
+from app.services.trading.order_manager import OrderManager
 from app.services.trading.signal import Signal
 
 router = APIRouter(tags=["signals and risk"])
@@ -37,7 +37,7 @@ async def post_signal(
     request_fingerprint = fingerprint(fields)
 
     async def replay() -> Order | None:
-        existing = (await session.execute(select(Order).where(Order.idempotency_key == scoped))).scalar_one_or_none()
+        existing = await OrderManager(session).get_by_idempotency_key(scoped) if scoped else None
         if existing is None:
             return None
         if existing.request_fingerprint != request_fingerprint:
