@@ -10,8 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from app.config import normalize_database_url, sqlite_file_path
+from app.db_direct import DirectLane
 
-__all__ = ["FLUSH_WRITERS", "UnitOfWork", "create_engine", "create_session_factory", "ping"]
+__all__ = ["FLUSH_WRITERS", "UnitOfWork", "create_engine", "create_session_factory", "direct_lane", "ping"]
+
+_DIRECT_LANE = "direct_lane"  # a session's info: the lane its one-statement units of work may take
 
 # Writers of rows queued on a session outside the ORM (the execution events: `events.record_event`), run by every
 # flush of a `UnitOfWork`.
@@ -76,9 +79,20 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     return engine
 
 
-def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def create_session_factory(
+    engine: AsyncEngine, *, direct: DirectLane | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions of the service; with `direct` (PostgreSQL), their one-statement units of work take that lane."""
     # Objects stay readable after commit: API responses are built from them once the unit of work is done.
-    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=UnitOfWork)
+    info = {_DIRECT_LANE: direct} if direct is not None else None
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=UnitOfWork, info=info)
+
+
+def direct_lane(session: AsyncSession) -> DirectLane | None:
+    """The session's direct lane, if it has one and no transaction in progress: a unit of work that is one
+    statement may then run (and commit) there, with nothing of the session's own left out of it."""
+    lane: DirectLane | None = session.info.get(_DIRECT_LANE)
+    return lane if lane is not None and not session.in_transaction() else None
 
 
 async def ping(engine: AsyncEngine) -> None:

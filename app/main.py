@@ -16,6 +16,7 @@ from app.api.timing import RequestContext
 from app.api.v1 import trading as trading_api
 from app.config import Settings, SettingsError, get_settings
 from app.db import create_engine, create_session_factory
+from app.db_direct import DirectLane
 from app.exchange import open_exchange
 from app.services.auth import VerifiedKeys
 from app.services.trading.event_feed import EventFeed
@@ -51,7 +52,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.database_url, pool_size=settings.database_pool_size, pool_timeout=settings.database_pool_timeout_s
         )
         app.state.engine = engine
-        app.state.session_factory = create_session_factory(engine)
+        direct = None
+        if engine.dialect.name == "postgresql":
+            direct = await DirectLane.open(
+                engine, size=settings.database_pool_size, timeout_s=settings.database_pool_timeout_s
+            )
+        app.state.direct_lane = direct
+        app.state.session_factory = create_session_factory(engine, direct=direct)
         exchange = await open_exchange(settings)
         app.state.exchange = exchange
         trading = TradingRuntime(
@@ -81,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 ("trading runtime", trading.stop),
                 ("exchange client", exchange.close),
                 ("database pool", engine.dispose),
+                *([("direct lane", direct.close)] if direct is not None else []),
             ):
                 await _bounded(name, stop)
 

@@ -335,15 +335,21 @@ def _process_stats(pid: int, database_url: str) -> tuple[float, int, int]:
     return rss_kb / 1024, fds, connections
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds so far of these processes (their finished children included)."""
+def _cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds so far of each of these processes (their finished children included)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    seconds = {}
     for pid in pids:
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-            total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
-    return total / tick
+            seconds[pid] = sum(int(value) for value in fields[11:15]) / tick  # utime, stime, cutime, cstime
+    return seconds
+
+
+def _cpu_spent(before: dict[int, float], pids: list[int]) -> float:
+    """CPU seconds spent since `before` by these processes; one started since (a new PostgreSQL backend) counts
+    from zero."""
+    return sum(now - before.get(pid, 0.0) for pid, now in _cpu_seconds(pids).items())
 
 
 def _postgres_pids() -> list[int]:
@@ -448,7 +454,8 @@ async def main() -> None:
             elapsed = time.monotonic() - started
             settle_s = await _settle(database_url)
             # CPU up to the moment the service caught up: work left in a backlog is counted, not hidden.
-            cpu = {name: _cpu_seconds(pids) - cpu_before[name] for name, pids in watched.items()}
+            watched["postgresql"] = _postgres_pids()  # backends opened during the run count too
+            cpu = {name: _cpu_spent(cpu_before[name], pids) for name, pids in watched.items()}
             print(
                 f"settled (every order finished in the database) {settle_s:.1f} s after the clients stopped: "
                 f"sustained {len(results.accepted) / (elapsed + settle_s):,.0f} accepted orders/s"

@@ -56,10 +56,12 @@ def mark_written(session: AsyncSession) -> None:
     info = session.sync_session.info
     if not info.get(_WROTE):
         info[_WROTE] = True
-        after_commit(session, _wake_feeds)
+        after_commit(session, wake_feeds)
 
 
-def _wake_feeds() -> None:
+def wake_feeds() -> None:
+    """Tell this process's feeds that new events are committed (at a session's commit, or at once for an event the
+    direct lane wrote)."""
     for feed in list(_FEEDS):
         feed.committed_here()
 

@@ -25,11 +25,12 @@ from sqlalchemy.orm import Session
 from app.db import FLUSH_WRITERS
 from app.models.base import utcnow
 from app.models.trading import ExecutionEvent, ExecutionEventType, Order, Position, Trade
-from app.services.trading.commit_hooks import after_commit
-from app.services.trading.event_feed import mark_written
-from app.services.trading.metrics import note_event
+from app.services.trading.commit_hooks import after_commit, run_committed
+from app.services.trading.event_feed import mark_written, wake_feeds
+from app.services.trading.metrics import note_committed_event, note_event
 
 __all__ = [
+    "announce_committed",
     "insert_order_events",
     "json_safe",
     "listen_committed",
@@ -176,6 +177,16 @@ def recorded_by_statement(
 ) -> None:
     """`record_event`'s effects outside the database for an event `insert_order_events` wrote."""
     _announce_at_commit(session, event_type, json_safe(data), order.instrument_id, order)
+
+
+def announce_committed(event_type: ExecutionEventType, *, order: Order, data: dict[str, Any]) -> None:
+    """`recorded_by_statement` for an event the direct lane (`app.db_direct`) wrote: it is committed already, so
+    its effects outside the database happen now."""
+    data = json_safe(data)
+    note_committed_event(event_type, data, order.instrument_id, order)
+    run_committed(wake_feeds)
+    if _listeners:
+        run_committed(partial(_tell, event_type, data))
 
 
 async def record_event_now(session: AsyncSession, event_type: ExecutionEventType, **kwargs: Any) -> int:

@@ -200,8 +200,8 @@ class TradeExecutor:
             arrival_price=arrival_price,
             submit_expires_at=datetime.fromtimestamp(exp_time_ms / 1000, tz=UTC),
             submitted_at=utcnow(),
+            commit=True,  # the write-ahead row exists before the exchange hears of the order
         )
-        await self.session.commit()  # the write-ahead row exists before the exchange hears of the order
         with log_context(
             order_id=order.id,
             client_order_id=order.client_order_id,
@@ -214,6 +214,7 @@ class TradeExecutor:
         """Send a written-ahead order and apply the exchange's answer (`place_order`'s second half)."""
         order_id = order.id
         if self.risk.trading_state is TradingState.HALTED:  # halted while this order was being written: not sent
+            order = await self.orders.lock(order_id)
             await self.orders.transition(
                 order,
                 OrderTrigger.REJECTED,
@@ -270,8 +271,7 @@ class TradeExecutor:
             await self.orders.transition(order, OrderTrigger.REJECTED, error_code=exc.code, error_message=exc.message)
             await self.session.commit()
             return order
-        order = await self.orders.acknowledge(order_id, ack.ord_id)
-        await self.session.commit()
+        order = await self.orders.acknowledge(order_id, ack.ord_id, commit=True)
         with log_context(exchange_order_id=ack.ord_id):
             log.info("order acknowledged: %s", order.status.value)
         if self.tracker is not None:

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.trading import ExecutionEventType, Order, OrderSide, OrderStatus, Position
-from app.services.trading.commit_hooks import after_commit
+from app.services.trading.commit_hooks import after_commit, run_committed
 
 if TYPE_CHECKING:
     from app.services.trading.order_tracker import TrackerStatus
@@ -117,6 +117,14 @@ def note_event(
     """Count the event when (and only if) the session's transaction commits."""
     for update in _updates(event_type, data, instrument_id, order):
         after_commit(session, update)
+
+
+def note_committed_event(
+    event_type: ExecutionEventType, data: dict[str, Any], instrument_id: str | None, order: Order | None
+) -> None:
+    """Count an event that is already committed (written by the direct lane, `app.db_direct`)."""
+    for update in _updates(event_type, data, instrument_id, order):
+        run_committed(update)
 
 
 def observe_tracker(status: TrackerStatus, leader: bool) -> None:

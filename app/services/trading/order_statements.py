@@ -13,7 +13,7 @@ import functools
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, cast, func, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, cast, func, insert, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import aliased
 
@@ -65,7 +65,9 @@ def move_statement(trigger: OrderTrigger, *, by_exchange_ids: bool) -> tuple[Sel
         match = orders.c.id == bindparam("order_id")
     conditions = [
         match,
-        orders.c.status.in_(sources),
+        # Each status a bound literal, not one expanding parameter: the statement compiles once to fixed SQL (the
+        # direct lane runs it as compiled).
+        orders.c.status.in_([literal(source, orders.c.status.type) for source in sources]),
         orders.c.filled_size == Decimal(0),
         orders.c.is_external.is_(False),
     ]

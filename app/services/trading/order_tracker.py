@@ -237,9 +237,8 @@ class OrderTracker:
             return None
         async with self._one_at_a_time(snapshot.cl_ord_id or snapshot.ord_id), self._slots, self._session() as session:
             sync = ExchangeOrderSync(self.okx, session)
-            result = await sync.apply(snapshot, from_push=True)
+            result = await sync.apply(snapshot, from_push=True, commit=True)  # no lock held across REST calls below
             order = result.order
-            await session.commit()  # no lock held across the REST calls below
             if result.missing_fills:  # the exchange counts more filled than we hold: fetch the fills by REST
                 order = await sync.reconcile(order, self.clock())
                 await session.commit()

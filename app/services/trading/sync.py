@@ -97,8 +97,10 @@ class ExchangeOrderSync:
         *,
         from_push: bool = False,
         order: Order | None = None,
+        commit: bool = False,
     ) -> SyncResult:
-        """Record the fills not stored yet and move the status; flushes, the caller commits."""
+        """Record the fills not stored yet and move the status; flushes, and the caller commits, unless the
+        snapshot is a unit of work of its own (`commit=True`, a push): it is committed when this returns."""
         trigger = trigger_for_exchange_state(snapshot.state)
         if order is None and not fills and snapshot.acc_fill_sz == 0 and trigger is not None:
             # Most snapshots (live, canceled, expired, no fills) are one statement; None: the general path below.
@@ -111,6 +113,7 @@ class ExchangeOrderSync:
                 at=snapshot.u_time,
                 exchange_updated_at=snapshot.u_time,
                 data={"exchange_state": snapshot.state},
+                commit=commit,
             )
             if moved is not None:
                 return SyncResult(moved, 0, missing_fills=False)
@@ -176,7 +179,7 @@ class ExchangeOrderSync:
             await self.orders.transition(order, trigger, at=snapshot.u_time, data={"exchange_state": snapshot.state})
         if order.exchange_updated_at is None or snapshot.u_time > order.exchange_updated_at:
             order.exchange_updated_at = snapshot.u_time
-        await self.session.flush()
+        await (self.session.commit() if commit else self.session.flush())
         return SyncResult(order, new_fills, missing_fills=snapshot.acc_fill_sz > order.filled_size)
 
     async def reconcile(self, order: Order, now: datetime) -> Order:

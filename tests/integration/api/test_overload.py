@@ -51,6 +51,8 @@ async def test_database_pool_used_up_is_503_at_once_and_nothing_is_written(api: 
     assert (await api.client.get("/api/v1/trading/orders", headers=trade)).status_code == 200  # the key is known
     engine = api.app.state.engine
     engine.pool._timeout = 0.3  # as DATABASE_POOL_TIMEOUT_S=0.3 would set it
+    lane = api.app.state.direct_lane  # the order path's one-statement units of work take its connections
+    lane._timeout_s = 0.3
 
     async with AsyncExitStack() as held:
         while True:  # take every connection the pool will give
@@ -58,6 +60,8 @@ async def test_database_pool_used_up_is_503_at_once_and_nothing_is_written(api: 
                 await held.enter_async_context(engine.connect())
             except PoolTimeout:
                 break
+        for _ in range(lane._pool.get_max_size()):
+            await held.enter_async_context(lane._pool.acquire())
         for method, path, body in [
             ("GET", "/api/v1/trading/orders", None),
             ("POST", "/api/v1/trading/orders", ORDER),

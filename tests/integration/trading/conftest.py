@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db import create_engine, create_session_factory
+from app.db_direct import DirectLane
 from app.migrations import upgrade_to_head_async
 from app.services.okx.client import OKXClient
 from app.services.okx.simulator import OKXSimulator
@@ -62,10 +63,14 @@ async def executor(okx: OKXClient, db_session: AsyncSession, risk: ExecutionRisk
 
 @pytest.fixture
 async def factory(empty_database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """A database of its own: the tracker commits in sessions of its own, as in the service."""
+    """A database of its own: the tracker commits in sessions of its own, as in the service (on PostgreSQL with the
+    direct lane, as in the service)."""
     await upgrade_to_head_async(empty_database_url)
     engine: AsyncEngine = create_engine(empty_database_url)
-    yield create_session_factory(engine)
+    direct = await DirectLane.open(engine, size=5, timeout_s=5) if engine.dialect.name == "postgresql" else None
+    yield create_session_factory(engine, direct=direct)
+    if direct is not None:
+        await direct.close()
     await engine.dispose()
 
 

@@ -1,0 +1,214 @@
+"""The direct lane (`app.db_direct`): the order path's one-statement units of work on raw asyncpg connections.
+
+What it writes and returns must be exactly what the session path writes and returns (the same statements, through
+the same types), it commits at once and says so to the in-memory views at once, it is only taken by a session
+with nothing in progress, and its failures come out as the service's usual database errors.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import inspect, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.exc import DetachedInstanceError
+
+from app.db import create_session_factory, direct_lane
+from app.db_direct import DirectLane
+from app.models.trading import ExecutionEvent, ExecutionEventType, Order, OrderSide, OrderStatus, OrderType
+from app.services.trading.events import listen_committed
+from app.services.trading.order_manager import OrderManager, OrderParams
+from app.services.trading.order_state import OrderTrigger
+from app.services.trading.order_statements import unfilled_move
+
+pytestmark = pytest.mark.postgres_only
+
+D = Decimal
+AT = datetime(2026, 11, 29, 12, 0, 0, 123456, tzinfo=UTC)
+FAST_TRIGGERS = [trigger for trigger in OrderTrigger if unfilled_move(trigger) is not None]
+# Columns that differ between two orders written the same way.
+OWN = {"id", "client_order_id", "exchange_order_id", "idempotency_key", "created_at", "updated_at"}
+
+
+def _limit() -> OrderParams:
+    return OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.5"), D("49000"))
+
+
+def _columns(order: Order) -> dict[str, Any]:
+    return {prop.key: getattr(order, prop.key) for prop in Order.__mapper__.column_attrs}
+
+
+async def _row(factory: async_sessionmaker[AsyncSession], order_id: int) -> dict[str, Any]:
+    async with factory() as session:
+        order = await session.get(Order, order_id)
+        assert order is not None
+        return _columns(order)
+
+
+async def _last_event(factory: async_sessionmaker[AsyncSession], order_id: int) -> tuple[Any, ...]:
+    async with factory() as session:
+        event = (
+            await session.execute(
+                select(ExecutionEvent).where(ExecutionEvent.order_id == order_id).order_by(ExecutionEvent.id.desc())
+            )
+        ).scalar()
+        assert event is not None
+        data = {key: value for key, value in event.data.items() if key != "ordId"}
+        return event.event_type, data, event.occurred_at
+
+
+async def _in_transaction(session: AsyncSession) -> None:
+    """Give the session a transaction of its own, so that it may not take the lane."""
+    await session.execute(text("SELECT 1"))
+    assert direct_lane(session) is None
+
+
+WRITE_AHEAD: dict[str, Any] = dict(
+    strategy_id="s1",
+    request_fingerprint="f" * 64,
+    arrival_price=D("49100.5"),
+    meta={"note": "x", "n": 1},
+    submit_expires_at=datetime(2026, 11, 29, 12, 0, 5, tzinfo=UTC),
+    submitted_at=AT,
+    commit=True,
+)
+
+
+async def test_the_write_ahead_on_the_lane_is_the_sessions_row_and_event(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with factory() as session:
+        assert direct_lane(session) is not None
+        fast = await OrderManager(session).create_order(_limit(), idempotency_key="k1", **WRITE_AHEAD)
+    async with factory() as session:
+        await _in_transaction(session)
+        general = await OrderManager(session).create_order(_limit(), idempotency_key="k2", **WRITE_AHEAD)
+        assert inspect(general).persistent  # the session's path: its own object
+
+    assert inspect(fast).detached
+    fast_row, general_row = await _row(factory, fast.id), await _row(factory, general.id)
+    assert _columns(fast) == fast_row  # what it returns is what it wrote, types and all
+    assert {k: v for k, v in fast_row.items() if k not in OWN} == {k: v for k, v in general_row.items() if k not in OWN}
+    assert fast_row["idempotency_key"] == "k1"
+    assert timedelta(0) <= fast_row["updated_at"] - fast_row["created_at"] < timedelta(seconds=1)  # the defaults
+    assert isinstance(fast.status, OrderStatus) and fast.meta == {"note": "x", "n": 1}
+    fast_event, general_event = await _last_event(factory, fast.id), await _last_event(factory, general.id)
+    assert fast_event[0] is ExecutionEventType.ORDER_CREATED
+    assert fast_event[1] == {**general_event[1], "client_order_id": fast.client_order_id}
+
+
+async def test_an_order_from_the_lane_is_detached_and_every_column_is_loaded(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with factory() as session:
+        order = await OrderManager(session).create_order(_limit(), commit=True)
+    assert inspect(order).detached and not inspect(order).expired_attributes - {"trades", "execution"}
+    with pytest.raises(DetachedInstanceError):
+        _ = order.trades  # a relationship is never loaded: read it through a session
+    async with factory() as session:  # and it can be locked (loaded) in a session as any order
+        locked = await OrderManager(session).lock(order.id)
+        assert locked is not order and _columns(locked) == _columns(order)
+
+
+@pytest.mark.parametrize("trigger", FAST_TRIGGERS, ids=str)
+async def test_it_moves_every_status_as_the_session_does(
+    factory: async_sessionmaker[AsyncSession], trigger: OrderTrigger
+) -> None:
+    pairs = []
+    async with factory() as session:
+        manager = OrderManager(session)
+        for status in OrderStatus:
+            for acknowledged in (False, True):
+                orders = [await manager.create_order(_limit()) for _ in range(2)]
+                for order in orders:
+                    order.status = status
+                    if acknowledged:
+                        order.exchange_order_id, order.acknowledged_at = f"x{order.id}", AT
+                pairs.append((status, acknowledged, orders[0].id, orders[1].id))
+        await session.commit()
+
+    for status, acknowledged, fast_id, general_id in pairs:
+        case = f"{trigger} from {status} ({'acknowledged' if acknowledged else 'not acknowledged'})"
+        moved = {}
+        for order_id, on_lane in ((fast_id, True), (general_id, False)):
+            async with factory() as session:
+                if not on_lane:
+                    await _in_transaction(session)
+                moved[on_lane] = await OrderManager(session).move_unfilled(
+                    trigger, order_id=order_id, ord_id=f"y{order_id}", at=AT, exchange_updated_at=AT,
+                    data={"n": 1}, commit=True,
+                )  # fmt: skip
+        assert (moved[True] is None) == (moved[False] is None), case
+        fast_row, general_row = await _row(factory, fast_id), await _row(factory, general_id)
+        if moved[True] is None:
+            assert fast_row["status"] is status, case
+            continue
+        assert inspect(moved[True]).detached and _columns(moved[True]) == fast_row, case
+        assert {k: v for k, v in fast_row.items() if k not in OWN} == {
+            k: v for k, v in general_row.items() if k not in OWN
+        }, case
+        assert fast_row["updated_at"] > fast_row["created_at"], f"{case}: the column's onupdate applies"
+        assert await _last_event(factory, fast_id) == await _last_event(factory, general_id), case
+
+
+async def test_its_events_reach_the_views_at_once(factory: async_sessionmaker[AsyncSession]) -> None:
+    """Committed when the call returns, so the listeners (the risk control's open-order count), the metrics and
+    the feeds hear of it then, once."""
+    heard: list[tuple[ExecutionEventType, dict[str, Any]]] = []
+    stop = listen_committed(lambda event_type, data: heard.append((event_type, data)))
+    created_before = REGISTRY.get_sample_value("trading_orders_total", {"status": "pending_submit"}) or 0
+    try:
+        async with factory() as session:
+            order = await OrderManager(session).create_order(_limit(), commit=True)
+            assert [event_type for event_type, _ in heard] == [ExecutionEventType.ORDER_CREATED]
+            await OrderManager(session).acknowledge(order.id, "77", commit=True)
+        assert heard[1] == (
+            ExecutionEventType.ORDER_STATUS_CHANGED,
+            {"from": "pending_submit", "to": "live", "trigger": "accepted", "ordId": "77"},
+        )
+    finally:
+        stop()
+    assert REGISTRY.get_sample_value("trading_orders_total", {"status": "pending_submit"}) == created_before + 1
+
+
+async def test_the_idempotency_lookup_reads_on_the_lane(factory: async_sessionmaker[AsyncSession]) -> None:
+    async with factory() as session:
+        placed = await OrderManager(session).create_order(_limit(), idempotency_key="key-1", commit=True)
+    async with factory() as session:
+        found = await OrderManager(session).get_by_idempotency_key("key-1")
+        assert found is not None and inspect(found).detached and _columns(found) == _columns(placed)
+        assert await OrderManager(session).get_by_idempotency_key("key-2") is None
+        assert not session.in_transaction()  # nothing left open
+
+
+async def test_its_failures_are_the_services_usual_database_errors(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with factory() as session:
+        await OrderManager(session).create_order(_limit(), idempotency_key="same", commit=True)
+        with pytest.raises(sa_exc.IntegrityError):  # a key that raced in: the routers answer with the first order
+            await OrderManager(session).create_order(_limit(), idempotency_key="same", commit=True)
+
+    lane = await DirectLane.open(factory.kw["bind"], size=1, timeout_s=0.2)
+    small = create_session_factory(factory.kw["bind"], direct=lane)
+    try:
+        async with lane._pool.acquire() as busy:  # the lane's one connection, held
+            async with small() as session:
+                with pytest.raises(sa_exc.TimeoutError):  # every connection busy: 503 database_busy
+                    await OrderManager(session).create_order(_limit(), idempotency_key="timed-out", commit=True)
+            async with factory() as session:
+                assert await OrderManager(session).get_by_idempotency_key("timed-out") is None  # nothing written
+            async with factory() as session:  # the database drops the connection
+                await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": busy.get_server_pid()})
+        async with small() as session:  # at most the next call fails (503 database_unavailable); then a new one
+            try:
+                await OrderManager(session).create_order(_limit(), commit=True)
+            except sa_exc.OperationalError:
+                await OrderManager(session).create_order(_limit(), commit=True)
+    finally:
+        await lane.close()
