@@ -144,13 +144,30 @@ class DirectLane:
         arguments = statement.arguments(parameters)
         try:
             async with self._pool.acquire(timeout=self._timeout_s) as connection:
-                if statement._result_processors is None:
-                    statement.learn_row_types((await connection.prepare(statement.sql)).get_attributes())
-                records = await connection.fetch(statement.sql, *arguments)
+                try:
+                    attributes = None
+                    if statement._result_processors is None:
+                        attributes = (await connection.prepare(statement.sql)).get_attributes()
+                    records = await connection.fetch(statement.sql, *arguments)
+                except asyncpg.PostgresError as exc:
+                    if isinstance(exc, asyncpg.PostgresConnectionError):
+                        connection.terminate()
+                    raise
+                except Exception:
+                    # The client's end of the connection is broken (lost, or in a state it cannot leave, as after
+                    # the server terminated it): never given out again; the pool opens a new one.
+                    connection.terminate()
+                    raise
         except TimeoutError as exc:
             raise sa_exc.TimeoutError("every connection of the direct lane is in use") from exc
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise sa_exc.IntegrityError(statement.sql, None, exc) from exc
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+        except asyncpg.PostgresConnectionError as exc:
             raise sa_exc.OperationalError(statement.sql, None, exc) from exc
+        except asyncpg.PostgresError as exc:  # the statement's own error (the connection is fine)
+            raise sa_exc.DatabaseError(statement.sql, None, exc) from exc
+        except (OSError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError) as exc:
+            raise sa_exc.OperationalError(statement.sql, None, exc) from exc
+        if attributes is not None:
+            statement.learn_row_types(attributes)
         return [statement.row(record) for record in records]

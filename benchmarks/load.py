@@ -428,6 +428,11 @@ async def main() -> None:
             gc.freeze()  # no full-collection pauses of this process in the latencies it measures
             watched = {
                 "service": [process.pid for process, _ in services],
+                **(
+                    {f"  of which replica {n}": [process.pid] for n, (process, _) in enumerate(services)}
+                    if len(services) > 1
+                    else {}
+                ),
                 "simulator": [simulator.pid],
                 "postgresql": _postgres_pids(),
                 "load clients": [os.getpid()],
@@ -463,11 +468,12 @@ async def main() -> None:
             overhead = await _histogram(http, service_urls, keys[-1], "trading_internal_overhead_seconds")
             submit = await _histogram(http, service_urls, keys[-1], "trading_order_submit_seconds")
             _report(results, elapsed, overhead, submit)
+            busy = sum(seconds for name, seconds in cpu.items() if "replica" not in name)  # each process once
             per_order = {name: seconds * 1000 / max(len(results.accepted), 1) for name, seconds in cpu.items()}
             print(
                 "CPU per accepted order (ms; 2 cores = 2,000 ms/s in all): "
                 + ", ".join(f"{name} {ms:.2f}" for name, ms in per_order.items())
-                + f"; machine busy {sum(cpu.values()) / (elapsed + settle_s) * 100:.0f} % of one core"
+                + f"; machine busy {busy / (elapsed + settle_s) * 100:.0f} % of one core"
             )
             problems = await _verify(database_url, http, okx_url, results.accepted)
             print("exactly once on both sides: " + ("yes" if not problems else "NO: " + "; ".join(problems)))

@@ -1,10 +1,10 @@
 """The order path's common writes as single statements on PostgreSQL (issue 10), for `OrderManager`.
 
 Each statement costs ~0.3 ms of the service's CPU through SQLAlchemy whatever it does, so the write-ahead, the
-acknowledgement and the exchange's unfilled snapshots are each one statement: data-modifying CTEs that write the
-order and its event together and return the order (hydrated through the ORM). They are built once, from the state
-machine's `next_status`, and run with parameters. Anything they do not cover matches no row, and `OrderManager`
-takes the general path (lock, `transition`, the ORM's unit of work), which SQLite always takes.
+acknowledgement and the exchange's snapshots that bring no new fill are each one statement: data-modifying CTEs that
+write the order and its event together and return the order (hydrated through the ORM). They are built once, from
+the state machine's `next_status`, and run with parameters. Anything they do not cover matches no row, and
+`OrderManager` takes the general path (lock, `transition`, the ORM's unit of work), which SQLite always takes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from app.models.trading import ExecutionEventType, Order, OrderStatus, OrderType
 from app.services.trading.events import insert_order_events
 from app.services.trading.order_state import EXCHANGE_REPORTED, OrderTrigger, next_status
 
-__all__ = ["create_statement", "event_type_for", "move_statement", "unfilled_move"]
+__all__ = ["create_statement", "event_type_for", "move_statement", "status_move"]
 
 _MOVE_EVENT_TYPES = {
     OrderStatus.CANCELED: ExecutionEventType.ORDER_CANCELED,
@@ -30,12 +30,14 @@ _MOVE_EVENT_TYPES = {
 
 
 @functools.cache
-def unfilled_move(trigger: OrderTrigger) -> tuple[tuple[OrderStatus, ...], OrderStatus] | None:
-    """The statuses an order without fills leaves on `trigger`, and the one status they all go to, by
-    `next_status` (the one rule). None when the target depends on more than the status: `transition` decides."""
+def status_move(
+    trigger: OrderTrigger, *, has_fills: bool = False
+) -> tuple[tuple[OrderStatus, ...], OrderStatus] | None:
+    """The statuses an order with (or without) fills leaves on `trigger`, and the one status they all go to, by
+    `next_status` (the one rule). None when the target depends on more than that: `transition` decides."""
     moves: dict[OrderStatus, OrderStatus] = {}
     for status in OrderStatus:
-        targets = {next_status(status, trigger, has_fills=False, acknowledged=known) for known in (False, True)}
+        targets = {next_status(status, trigger, has_fills=has_fills, acknowledged=known) for known in (False, True)}
         target = targets.pop()
         if not targets and target is not None and target is not status:
             moves[status] = target
@@ -45,14 +47,17 @@ def unfilled_move(trigger: OrderTrigger) -> tuple[tuple[OrderStatus, ...], Order
 
 
 @functools.cache
-def move_statement(trigger: OrderTrigger, *, by_exchange_ids: bool) -> tuple[Select[Any], OrderStatus] | None:
-    """`transition` of an unfilled order as one statement (PostgreSQL), built once per trigger: the order is locked,
-    moved, its event written and the order returned with its previous status, in one round trip. It matches no
-    row (and the caller takes the general path) unless the order is one of ours, has no fills, is in a status the
-    trigger moves, and, for an exchange snapshot, still has the price and size the snapshot reports (an amend is
-    applied by the general path). Returned with the status it moves to.
+def move_statement(
+    trigger: OrderTrigger, *, by_exchange_ids: bool, has_fills: bool = False
+) -> tuple[Select[Any], OrderStatus] | None:
+    """`transition` of an order that no new fill comes with, as one statement (PostgreSQL), built once per trigger:
+    the order is locked, moved, its event written and the order returned with its previous status, in one round
+    trip. It matches no row (and the caller takes the general path) unless the order is one of ours, is in a status
+    the trigger moves, has no fills (`has_fills=False`) or exactly the parameter `filled` stored (every fill the
+    exchange reports is stored, so the snapshot brings none), and, for an exchange snapshot, still has the price
+    and size the snapshot reports (an amend is applied by the general path). Returned with the status it moves to.
     """
-    move = unfilled_move(trigger)
+    move = status_move(trigger, has_fills=has_fills)
     if move is None:
         return None
     sources, target = move
@@ -68,7 +73,9 @@ def move_statement(trigger: OrderTrigger, *, by_exchange_ids: bool) -> tuple[Sel
         # Each status a bound literal, not one expanding parameter: the statement compiles once to fixed SQL (the
         # direct lane runs it as compiled).
         orders.c.status.in_([literal(source, orders.c.status.type) for source in sources]),
-        orders.c.filled_size == Decimal(0),
+        and_(orders.c.filled_size > Decimal(0), orders.c.filled_size == bindparam("filled", type_=orders.c.size.type))
+        if has_fills
+        else orders.c.filled_size == Decimal(0),
         orders.c.is_external.is_(False),
     ]
     if by_exchange_ids:

@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -40,6 +41,10 @@ __all__ = ["OrderCallback", "OrderTracker", "TrackerStatus"]
 log = logging.getLogger(__name__)
 
 OrderCallback = Callable[[Order, dict[str, Any]], Awaitable[None]]
+
+# Open orders whose stored fill size the tracker remembers (a hint that a push brings no new fill; beyond this many,
+# new ones are not remembered and their pushes take the general path).
+MAX_REMEMBERED_FILLS = 100_000
 
 
 @dataclass
@@ -94,6 +99,9 @@ class OrderTracker:
         self.poll_interval_s = poll_interval_s
         self.clock = clock
         self._tracked: dict[int, _Tracked] = {}
+        # The filled size stored for each open order whose push this tracker applied, by OKX ordId: a later push
+        # reporting the same accFillSz brings no new fill, and its status change is one statement (`sync.apply`).
+        self._filled: dict[str, Decimal] = {}
         self._ws: OKXWebSocket | None = None
         self._poller: asyncio.Task[None] | None = None
         # One unit of work at a time per order (pushes, gap fills and polls of one order never interleave), many
@@ -237,12 +245,17 @@ class OrderTracker:
             return None
         async with self._one_at_a_time(snapshot.cl_ord_id or snapshot.ord_id), self._slots, self._session() as session:
             sync = ExchangeOrderSync(self.okx, session)
-            result = await sync.apply(snapshot, from_push=True, commit=True)  # no lock held across REST calls below
-            order = result.order
+            known_filled = self._filled.get(snapshot.ord_id)
+            result = await sync.apply(snapshot, from_push=True, commit=True, known_filled=known_filled)
+            order = result.order  # committed: no lock held across the REST calls below
             if result.missing_fills:  # the exchange counts more filled than we hold: fetch the fills by REST
                 order = await sync.reconcile(order, self.clock())
                 await session.commit()
         self.pushes_applied += 1
+        if order.status.is_terminal or len(self._filled) >= MAX_REMEMBERED_FILLS:
+            self._filled.pop(snapshot.ord_id, None)
+        else:
+            self._filled[snapshot.ord_id] = order.filled_size
         if not order.is_external and order.id not in self._tracked and not order.status.is_terminal:
             self._tracked[order.id] = _Tracked(order.id, order.exchange_order_id, order.instrument_id, None)
         await self._finish(order, item)

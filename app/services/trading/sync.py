@@ -98,18 +98,26 @@ class ExchangeOrderSync:
         from_push: bool = False,
         order: Order | None = None,
         commit: bool = False,
+        known_filled: Decimal | None = None,
     ) -> SyncResult:
         """Record the fills not stored yet and move the status; flushes, and the caller commits, unless the
-        snapshot is a unit of work of its own (`commit=True`, a push): it is committed when this returns."""
+        snapshot is a unit of work of its own (`commit=True`, a push): it is committed when this returns.
+
+        `known_filled` is what the caller believes is stored filled for this order (the tracker remembers what it
+        applied): when it is the exchange's `accFillSz`, the snapshot brings no new fill, and its status change is
+        tried as one statement first (which checks it: a wrong belief costs that one round trip, never a fill)."""
         trigger = trigger_for_exchange_state(snapshot.state)
-        if order is None and not fills and snapshot.acc_fill_sz == 0 and trigger is not None:
-            # Most snapshots (live, canceled, expired, no fills) are one statement; None: the general path below.
-            moved = await self.orders.move_unfilled(
+        brings_no_fill = snapshot.acc_fill_sz == 0 or snapshot.acc_fill_sz == known_filled
+        if order is None and not fills and brings_no_fill and trigger is not None:
+            # Most snapshots (live, canceled, expired, a fill's state repeated) are one statement; None: the general
+            # path below.
+            moved = await self.orders.move_without_fill(
                 trigger,
                 ord_id=snapshot.ord_id,
                 cl_ord_id=snapshot.cl_ord_id or None,
                 px=snapshot.px,
                 sz=snapshot.sz,
+                filled=snapshot.acc_fill_sz,
                 at=snapshot.u_time,
                 exchange_updated_at=snapshot.u_time,
                 data={"exchange_state": snapshot.state},
@@ -130,9 +138,12 @@ class ExchangeOrderSync:
         position_side = order.position_side or PositionSide.NET
         new_fills = 0
         candidates = list(fills)
-        if from_push and snapshot.trade_id and snapshot.fill_sz and snapshot.fill_px:
-            # A push carries the fill it reports (with its own fee); REST order answers do not (their fee is
-            # cumulative), so their fills come from the fills endpoint instead.
+        # A push carries the fill it reports (with its own fee); REST order answers do not (their fee is cumulative),
+        # so their fills come from the fills endpoint instead. OKX repeats the last fill's fields on later pushes (a
+        # cancel after a partial fill): when the stored fills already reach accFillSz, the push's fill is one of
+        # them, and neither the position nor the trade is touched for it.
+        pushed_fill = from_push and snapshot.trade_id and snapshot.fill_sz and snapshot.fill_px
+        if pushed_fill and snapshot.acc_fill_sz > order.filled_size:
             candidates.append(
                 okx.Fill(
                     inst_id=snapshot.inst_id,

@@ -13,24 +13,37 @@ from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import event, inspect, select, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import DetachedInstanceError
 
 from app.db import create_session_factory, direct_lane
 from app.db_direct import DirectLane
-from app.models.trading import ExecutionEvent, ExecutionEventType, Order, OrderSide, OrderStatus, OrderType
+from app.models.trading import (
+    ExecutionEvent,
+    ExecutionEventType,
+    Order,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    Position,
+    Trade,
+)
+from app.services.okx import models as okx_models
+from app.services.okx.client import OKXClient, parse
 from app.services.trading.events import listen_committed
 from app.services.trading.order_manager import OrderManager, OrderParams
 from app.services.trading.order_state import OrderTrigger
-from app.services.trading.order_statements import unfilled_move
+from app.services.trading.order_statements import status_move
+from app.services.trading.order_tracker import OrderTracker
+from app.services.trading.sync import ExchangeOrderSync
 
 pytestmark = pytest.mark.postgres_only
 
 D = Decimal
 AT = datetime(2026, 11, 29, 12, 0, 0, 123456, tzinfo=UTC)
-FAST_TRIGGERS = [trigger for trigger in OrderTrigger if unfilled_move(trigger) is not None]
+FAST_TRIGGERS = [trigger for trigger in OrderTrigger if status_move(trigger) is not None]
 # Columns that differ between two orders written the same way.
 OWN = {"id", "client_order_id", "exchange_order_id", "idempotency_key", "created_at", "updated_at"}
 
@@ -139,7 +152,7 @@ async def test_it_moves_every_status_as_the_session_does(
             async with factory() as session:
                 if not on_lane:
                     await _in_transaction(session)
-                moved[on_lane] = await OrderManager(session).move_unfilled(
+                moved[on_lane] = await OrderManager(session).move_without_fill(
                     trigger, order_id=order_id, ord_id=f"y{order_id}", at=AT, exchange_updated_at=AT,
                     data={"n": 1}, commit=True,
                 )  # fmt: skip
@@ -212,3 +225,69 @@ async def test_its_failures_are_the_services_usual_database_errors(
                 await OrderManager(session).create_order(_limit(), commit=True)
     finally:
         await lane.close()
+
+
+def _push(order: Order, state: str, acc_fill_sz: str, **fill: str) -> dict[str, Any]:
+    """An `orders` channel push of `order`, as OKX sends it (the last fill's fields repeat on later pushes)."""
+    return {
+        "instType": "SPOT", "instId": order.instrument_id, "ordId": order.exchange_order_id,
+        "clOrdId": order.client_order_id, "px": "49000", "sz": "0.5", "ordType": "limit", "side": "buy",
+        "posSide": "net", "tdMode": "cash", "state": state, "accFillSz": acc_fill_sz, "avgPx": "49000",
+        "fillPx": "49000", "fillTime": "1764417600000", "feeCcy": "BTC", "fillFeeCcy": "BTC", "execType": "T",
+        "cTime": "1764417600000", "uTime": "1764417600000", **fill,
+    }  # fmt: skip
+
+
+async def test_a_push_repeating_a_stored_fill_is_one_statement(
+    okx: OKXClient, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """OKX repeats the last fill on later pushes (a market order's fill, then its `filled` state): once the
+    tracker has applied the fill, the next push's status change is one statement on the lane, not the ORM's unit of
+    work, and the fill is stored once."""
+    async with factory() as session:
+        manager = OrderManager(session)
+        order = await manager.create_order(_limit(), commit=True)
+        order = await manager.acknowledge(order.id, "E1", commit=True)
+        tracker = OrderTracker(okx, manager, session_factory=factory, ws_url="ws://127.0.0.1:1")
+    statements: list[str] = []
+    engine = factory.kw["bind"].sync_engine
+    listener = lambda *args: statements.append(args[2])  # noqa: E731  (conn, cursor, statement, …)
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        fill = {"tradeId": "T1", "fillSz": "0.2", "fee": "-0.0002", "fillFee": "-0.0002"}
+        partly = await tracker.apply_push(_push(order, "partially_filled", "0.2", **fill))
+        assert partly is not None and partly.filled_size == D("0.2") and statements  # the general path
+        statements.clear()
+        canceled = await tracker.apply_push(_push(order, "canceled", "0.2", **fill))
+        assert canceled is not None and canceled.status is OrderStatus.CANCELED
+        assert statements == []  # nothing through the session: one statement on the lane
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    async with factory() as session:
+        trades = (await session.execute(select(Trade))).scalars().all()
+        position = (await session.execute(select(Position))).scalar_one()
+        assert [(t.exchange_trade_id, t.size) for t in trades] == [("T1", D("0.2"))]
+        assert position.size == D("0.2")
+        stored = await session.get(Order, order.id)
+        assert stored is not None and (stored.status, stored.filled_size) == (OrderStatus.CANCELED, D("0.2"))
+
+
+async def test_a_wrong_belief_that_a_push_brings_no_fill_costs_a_round_trip_never_a_fill(
+    okx: OKXClient, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    async with factory() as session:
+        manager = OrderManager(session)
+        order = await manager.create_order(_limit(), commit=True)
+        order = await manager.acknowledge(order.id, "E2", commit=True)
+    pushed = _push(order, "filled", "0.5", tradeId="T2", fillSz="0.5", fillFee="-0.0005")
+    snapshot = parse(okx_models.Order, pushed, what="order push")
+    async with factory() as session:
+        result = await ExchangeOrderSync(okx, session).apply(
+            snapshot,
+            from_push=True,
+            commit=True,
+            known_filled=D("0.5"),  # wrong: nothing is stored yet
+        )
+    assert result.new_fills == 1 and result.order.status is OrderStatus.FILLED
+    async with factory() as session:
+        assert (await session.execute(select(Trade.size))).scalars().all() == [D("0.5")]

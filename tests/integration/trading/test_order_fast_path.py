@@ -1,4 +1,4 @@
-"""`OrderManager.move_unfilled`, the one-statement status change of issue 10, against the general path it shortcuts.
+"""`OrderManager.move_without_fill`, the one-statement status change of issue 10, against the general path it shortcuts.
 
 For every trigger it handles and every status an order can be in, the statement leaves the row and the event exactly
 as `lock` + `transition` does, or changes nothing and says so (None), for the caller to take the general path.
@@ -18,21 +18,25 @@ from app.models.trading import ExecutionEvent, ExecutionEventType, Order, OrderS
 from app.services.trading.events import listen_committed
 from app.services.trading.order_manager import OrderManager, OrderParams
 from app.services.trading.order_state import OrderTrigger
-from app.services.trading.order_statements import unfilled_move
+from app.services.trading.order_statements import status_move
 
 D = Decimal
 AT = datetime(2026, 11, 29, 12, 0, 0, 123456, tzinfo=UTC)
 EARLIER = datetime(2026, 11, 29, 11, 0, tzinfo=UTC)
-FAST_TRIGGERS = [trigger for trigger in OrderTrigger if unfilled_move(trigger) is not None]
+FAST_TRIGGERS = [trigger for trigger in OrderTrigger if status_move(trigger) is not None]
 
 
 def _limit() -> OrderParams:
     return OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.5"), D("49000"))
 
 
-async def _order_in(manager: OrderManager, status: OrderStatus, *, acknowledged: bool) -> Order:
+async def _order_in(
+    manager: OrderManager, status: OrderStatus, *, acknowledged: bool, filled: Decimal = Decimal(0)
+) -> Order:
     order = await manager.create_order(_limit())
     order.status = status
+    if filled:
+        order.filled_size, order.average_fill_price = filled, D("49000")
     if acknowledged:
         order.exchange_order_id, order.acknowledged_at = f"x{order.id}", EARLIER
     await manager.session.flush()
@@ -56,19 +60,19 @@ async def _last_event(session: AsyncSession, order_id: int) -> tuple[Any, ...]:
 
 def test_the_triggers_it_handles_come_from_the_state_machine() -> None:
     accepted = ((OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN), OrderStatus.LIVE)
-    assert unfilled_move(OrderTrigger.ACCEPTED) == accepted
-    assert unfilled_move(OrderTrigger.CANCELED) == (
+    assert status_move(OrderTrigger.ACCEPTED) == accepted
+    assert status_move(OrderTrigger.CANCELED) == (
         tuple(status for status in OrderStatus if not status.is_terminal),
         OrderStatus.CANCELED,
     )
     # Where the outcome depends on more than the status (a refused cancel: acknowledged or not), never.
-    assert unfilled_move(OrderTrigger.CANCEL_REFUSED) is None
+    assert status_move(OrderTrigger.CANCEL_REFUSED) is None
 
 
 async def test_acknowledge_moves_the_callers_own_order_object(db_session: AsyncSession, backend: str) -> None:
     manager = OrderManager(db_session)
     order = await manager.create_order(_limit())
-    one_statement = await manager.move_unfilled(OrderTrigger.ACCEPTED, order_id=order.id, ord_id="1")
+    one_statement = await manager.move_without_fill(OrderTrigger.ACCEPTED, order_id=order.id, ord_id="1")
     assert (one_statement is None) == (backend == "sqlite")  # SQLite always takes the general path
     acknowledged = await manager.acknowledge(order.id, "1")  # PostgreSQL: already live, a stale no-op now
     assert acknowledged is order and order.status is OrderStatus.LIVE and order.exchange_order_id == "1"
@@ -76,15 +80,16 @@ async def test_acknowledge_moves_the_callers_own_order_object(db_session: AsyncS
 
 
 @pytest.mark.postgres_only
+@pytest.mark.parametrize("filled", [D(0), D("0.2")], ids=["without fills", "fills all stored"])
 @pytest.mark.parametrize("trigger", FAST_TRIGGERS, ids=str)
 async def test_it_moves_every_status_exactly_as_transition_does(
-    db_session: AsyncSession, trigger: OrderTrigger
+    db_session: AsyncSession, trigger: OrderTrigger, filled: Decimal
 ) -> None:
     manager = OrderManager(db_session)
     for status in OrderStatus:
         for acknowledged in (False, True):
-            general = await _order_in(manager, status, acknowledged=acknowledged)
-            fast = await _order_in(manager, status, acknowledged=acknowledged)
+            general = await _order_in(manager, status, acknowledged=acknowledged, filled=filled)
+            fast = await _order_in(manager, status, acknowledged=acknowledged, filled=filled)
             locked = await manager.lock(general.id)
             if locked.exchange_order_id is None:
                 locked.exchange_order_id = f"y{general.id}"
@@ -92,8 +97,14 @@ async def test_it_moves_every_status_exactly_as_transition_does(
             locked.exchange_updated_at = AT
             await db_session.flush()
 
-            moved = await manager.move_unfilled(
-                trigger, order_id=fast.id, ord_id=f"y{fast.id}", at=AT, exchange_updated_at=AT, data={"n": 1}
+            moved = await manager.move_without_fill(
+                trigger,
+                order_id=fast.id,
+                ord_id=f"y{fast.id}",
+                filled=filled,
+                at=AT,
+                exchange_updated_at=AT,
+                data={"n": 1},
             )
             case = f"{trigger} from {status} ({'acknowledged' if acknowledged else 'not acknowledged'})"
             if moved is None:
@@ -121,17 +132,20 @@ async def test_anything_but_the_common_case_is_left_to_the_general_path(db_sessi
     await db_session.flush()
 
     canceled = OrderTrigger.CANCELED
-    assert await manager.move_unfilled(canceled, order_id=partly_filled.id, ord_id="z") is None
-    assert await manager.move_unfilled(canceled, ord_id=f"x{external.id}", px=D("49000"), sz=D("0.5")) is None
+    assert await manager.move_without_fill(canceled, order_id=partly_filled.id, ord_id="z") is None
+    # The exchange reports more (or less) filled than is stored: a fill to record first, by the general path.
+    for reported in (D("0.2"), D("0.05")):
+        assert await manager.move_without_fill(canceled, order_id=partly_filled.id, ord_id="z", filled=reported) is None
+    assert await manager.move_without_fill(canceled, ord_id=f"x{external.id}", px=D("49000"), sz=D("0.5")) is None
     # The exchange reports another price: an amend, which only the general path applies.
-    assert await manager.move_unfilled(canceled, ord_id=f"x{amended.id}", px=D("48000"), sz=D("0.5")) is None
-    assert await manager.move_unfilled(canceled, ord_id="nobody", cl_ord_id="nobody", px=None, sz=D("1")) is None
+    assert await manager.move_without_fill(canceled, ord_id=f"x{amended.id}", px=D("48000"), sz=D("0.5")) is None
+    assert await manager.move_without_fill(canceled, ord_id="nobody", cl_ord_id="nobody", px=None, sz=D("1")) is None
     for order in (partly_filled, external, amended):
         await db_session.refresh(order)
         assert order.status is OrderStatus.LIVE
 
     # The same snapshot with the order's own price and size, found by clOrdId alone: one statement.
-    moved = await manager.move_unfilled(
+    moved = await manager.move_without_fill(
         canceled, ord_id="other", cl_ord_id=amended.client_order_id, px=D("49000"), sz=D("0.5"), at=AT
     )
     assert moved is amended and amended.status is OrderStatus.CANCELED and amended.finished_at == AT
@@ -153,11 +167,13 @@ async def test_its_event_counts_like_any_other_once_committed_and_not_if_rolled_
         heard.clear()  # their creation
 
         async with db_session.begin_nested():
-            assert await manager.move_unfilled(OrderTrigger.CANCELED, order_id=dropped_id, ord_id="a") is dropped
+            assert await manager.move_without_fill(OrderTrigger.CANCELED, order_id=dropped_id, ord_id="a") is dropped
             await db_session.rollback()
         assert heard == []
 
-        assert await manager.move_unfilled(OrderTrigger.CANCELED, order_id=kept_id, ord_id="b", data={"n": 2}) is kept
+        assert (
+            await manager.move_without_fill(OrderTrigger.CANCELED, order_id=kept_id, ord_id="b", data={"n": 2}) is kept
+        )
         assert heard == []  # not before the commit
         await db_session.commit()
         assert heard == [
