@@ -71,7 +71,8 @@ class Settings(BaseSettings):
 
     environment: Environment = Environment.SIM
     database_url: str = DEFAULT_SQLITE_URL
-    # Connections per process (PostgreSQL), and how long a request waits for one before answering 503.
+    # Connections per process (PostgreSQL), and how long a request waits for one before answering 503. The order
+    # path's direct lane (`app.db_direct`) has a pool of this size of its own: up to 3x this many in all.
     database_pool_size: Annotated[int, Field(gt=0, le=1000)] = 10
     database_pool_timeout_s: Annotated[float, Field(gt=0, le=60)] = 2.0
 

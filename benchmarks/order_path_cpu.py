@@ -1,14 +1,16 @@
 """CPU of one order's database life through the real service classes, phase by phase (issue 10's budget).
 
 The load benchmark says how much CPU the service spends per order; this says where, without HTTP or the exchange:
-the write-ahead (`OrderManager.create_order` + commit), the acknowledgement (`OrderManager.acknowledge` + commit),
+the write-ahead (`OrderManager.create_order`, committed), the acknowledgement (`OrderManager.acknowledge`, committed),
 and the final push applied by `ExchangeOrderSync.apply` — a cancel for half of the orders, a fill for the other
-half (trade, position, order, events and daily summary in one unit of work), as the order tracker applies them.
+half (trade, position, order, events and daily summary in one unit of work), as the order tracker applies them. As
+in the service, the one-statement units of work take the direct lane (`app.db_direct`); `--no-direct-lane` runs
+them through the session instead, for comparison.
 
 Each phase is timed with `time.process_time()` (this process's CPU, not PostgreSQL's, not waiting), over N orders
 after a warm-up, in rounds; the median round is printed. On PostgreSQL (a fresh database `bench_order_path`).
 
-Run: `.venv/bin/python benchmarks/order_path_cpu.py [--orders 300] [--rounds 3]`
+Run: `.venv/bin/python benchmarks/order_path_cpu.py [--orders 300] [--rounds 3] [--no-direct-lane]`
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from types import SimpleNamespace
 from _database import recreate_database
 
 from app.db import create_engine, create_session_factory
+from app.db_direct import DirectLane
 from app.models.trading import OrderSide, OrderType
 from app.services.okx import models as okx
 from app.services.trading.order_manager import OrderManager, OrderParams
@@ -87,20 +90,17 @@ async def _round(factory: object, orders: int, ids: itertools.count[int]) -> dic
     for index in range(orders):
         start = time.process_time()
         async with factory() as session:  # type: ignore[operator]
-            order = await OrderManager(session).create_order(PARAMS, strategy_id="bench")
-            await session.commit()
+            order = await OrderManager(session).create_order(PARAMS, strategy_id="bench", commit=True)
             order_id, client_order_id = order.id, order.client_order_id
         written = time.process_time()
         ord_id = str(next(ids))
         async with factory() as session:  # type: ignore[operator]
-            await OrderManager(session).acknowledge(order_id, ord_id)
-            await session.commit()
+            await OrderManager(session).acknowledge(order_id, ord_id, commit=True)
         acknowledged = time.process_time()
         fill = index % 2 == 1
         push = _push(ord_id, client_order_id, str(next(ids)) if fill else None)
         async with factory() as session:  # type: ignore[operator]
-            await ExchangeOrderSync(exchange, session).apply(push, from_push=True)  # type: ignore[arg-type]
-            await session.commit()
+            await ExchangeOrderSync(exchange, session).apply(push, from_push=True, commit=True)  # type: ignore[arg-type]
         applied = time.process_time()
         spent["write-ahead"] += written - start
         spent["acknowledgement"] += acknowledged - written
@@ -113,14 +113,18 @@ async def main() -> None:
     parser.add_argument("--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/bench_order_path")
     parser.add_argument("--orders", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-direct-lane", action="store_true", help="every unit of work through the session")
     args = parser.parse_args()
 
     await recreate_database(args.database_url)
     engine = create_engine(args.database_url)
-    factory = create_session_factory(engine)
+    lane = None if args.no_direct_lane else await DirectLane.open(engine, size=2, timeout_s=5)
+    factory = create_session_factory(engine, direct=lane)
     ids = itertools.count(1)
     await _round(factory, 50, ids)  # warm-up: statement caches, prepared statements, pool
     rounds = [await _round(factory, args.orders, ids) for _ in range(args.rounds)]
+    if lane is not None:
+        await lane.close()
     await engine.dispose()
 
     per_order = {phase: 1000 * statistics.median(r[phase] for r in rounds) for phase in PHASES}
