@@ -139,9 +139,9 @@ class ExchangeOrderSync:
         new_fills = 0
         candidates = list(fills)
         # A push carries the fill it reports (with its own fee); REST order answers do not (their fee is cumulative),
-        # so their fills come from the fills endpoint instead. OKX repeats the last fill's fields on later pushes (a
-        # cancel after a partial fill): when the stored fills already reach accFillSz, the push's fill is one of
-        # them, and neither the position nor the trade is touched for it.
+        # so their fills come from the fills endpoint instead. An order object carries its last fill's fields, so a
+        # later push (a cancel after a partial fill) repeats them: when the stored fills already reach accFillSz,
+        # the push's fill is one of them, and neither the position nor the trade is touched for it.
         pushed_fill = from_push and snapshot.trade_id and snapshot.fill_sz and snapshot.fill_px
         if pushed_fill and snapshot.acc_fill_sz > order.filled_size:
             candidates.append(

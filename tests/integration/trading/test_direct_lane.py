@@ -241,9 +241,9 @@ def _push(order: Order, state: str, acc_fill_sz: str, **fill: str) -> dict[str, 
 async def test_a_push_repeating_a_stored_fill_is_one_statement(
     okx: OKXClient, factory: async_sessionmaker[AsyncSession]
 ) -> None:
-    """OKX repeats the last fill on later pushes (a market order's fill, then its `filled` state): once the
-    tracker has applied the fill, the next push's status change is one statement on the lane, not the ORM's unit of
-    work, and the fill is stored once."""
+    """An OKX order object carries its last fill's fields, so a later push repeats them (here a cancel after a
+    partial fill): once the tracker has applied the fill, the next push's status change is one statement on the
+    lane, not the ORM's unit of work, and the fill is stored once."""
     async with factory() as session:
         manager = OrderManager(session)
         order = await manager.create_order(_limit(), commit=True)
