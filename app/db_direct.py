@@ -164,7 +164,7 @@ class DirectLane:
             raise sa_exc.IntegrityError(statement.sql, None, exc) from exc
         except asyncpg.PostgresConnectionError as exc:
             raise sa_exc.OperationalError(statement.sql, None, exc) from exc
-        except asyncpg.PostgresError as exc:  # the statement's own error (the connection is fine)
+        except asyncpg.PostgresError as exc:  # the statement's own error, or an argument it cannot take: a 500
             raise sa_exc.DatabaseError(statement.sql, None, exc) from exc
         except (OSError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError) as exc:
             raise sa_exc.OperationalError(statement.sql, None, exc) from exc

@@ -143,17 +143,16 @@ async def _prices(http: aiohttp.ClientSession, okx_url: str) -> dict[str, Decima
     return {t["instId"]: Decimal(t["last"]) for t in body["data"]}
 
 
-async def _standbys(http: aiohttp.ClientSession, urls: list[str], timeout: float = 30) -> list[str]:
-    """The replicas that do not lead, once exactly one does (the leader applies every push)."""
+async def _roles(http: aiohttp.ClientSession, urls: list[str], timeout: float = 30) -> dict[str, str]:
+    """Each replica's role, once exactly one leads (the leader applies every push)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         roles = {}
         for url in urls:
             async with http.get(f"{url}/ready") as response:
                 roles[url] = (await response.json()).get("role")
-        standbys = [url for url, role in roles.items() if role == "standby"]
-        if len(standbys) == len(urls) - 1:
-            return standbys
+        if list(roles.values()).count("leader") == 1 and list(roles.values()).count("standby") == len(urls) - 1:
+            return roles
         await asyncio.sleep(0.2)
     raise SystemExit(f"no single leader among {urls} within {timeout:.0f} s")
 
@@ -414,8 +413,9 @@ async def main() -> None:
             await _wait_ready(http, f"{okx_url}/api/v5/public/time")
             for url in service_urls:
                 await _wait_ready(http, f"{url}/ready")
+            roles = await _roles(http, service_urls)
             if args.api_on_standbys:
-                service_urls = await _standbys(http, service_urls)
+                service_urls = [url for url in service_urls if roles[url] == "standby"]
             prices = await _prices(http, okx_url)
             results = Results()
             duration = args.soak or args.duration
@@ -429,7 +429,7 @@ async def main() -> None:
             watched = {
                 "service": [process.pid for process, _ in services],
                 **(
-                    {f"  of which replica {n}": [process.pid] for n, (process, _) in enumerate(services)}
+                    {f"  of which the {roles[url]} ({n})": [process.pid] for n, (process, url) in enumerate(services)}
                     if len(services) > 1
                     else {}
                 ),
@@ -468,7 +468,7 @@ async def main() -> None:
             overhead = await _histogram(http, service_urls, keys[-1], "trading_internal_overhead_seconds")
             submit = await _histogram(http, service_urls, keys[-1], "trading_order_submit_seconds")
             _report(results, elapsed, overhead, submit)
-            busy = sum(seconds for name, seconds in cpu.items() if "replica" not in name)  # each process once
+            busy = sum(seconds for name, seconds in cpu.items() if "of which" not in name)  # each process once
             per_order = {name: seconds * 1000 / max(len(results.accepted), 1) for name, seconds in cpu.items()}
             print(
                 "CPU per accepted order (ms; 2 cores = 2,000 ms/s in all): "
