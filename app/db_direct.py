@@ -15,8 +15,10 @@ session that locks the row again.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
@@ -28,11 +30,28 @@ from sqlalchemy.orm import class_mapper, make_transient_to_detached
 from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["CompiledStatement", "DirectLane", "detached"]
+__all__ = ["CompiledStatement", "DirectLane", "LaneTransaction", "column_values", "detached", "from_row"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+@functools.cache
+def _attribute_keys(entity: type[Any]) -> dict[str, str]:
+    return {prop.columns[0].name: prop.key for prop in class_mapper(entity).column_attrs}
+
+
+def from_row(entity: type[T], row: Mapping[str, Any], prefix: str = "") -> T:
+    """`detached` from a row of the entity's columns (named `prefix` + column name)."""
+    keys = _attribute_keys(entity)
+    return detached(entity, {key: row[prefix + name] for name, key in keys.items() if prefix + name in row})
+
+
+def column_values(instance: Any, columns: Sequence[Any]) -> dict[str, Any]:
+    """An ORM object's values of these table columns, by column name."""
+    keys = _attribute_keys(type(instance))
+    return {column.name: getattr(instance, keys[column.name]) for column in columns}
 
 
 def detached(entity: type[T], values: Mapping[str, Any]) -> T:
@@ -97,7 +116,8 @@ class CompiledStatement:
 
 
 async def _no_reset(_connection: asyncpg.Connection) -> None:
-    """Nothing to reset: the lane runs single statements in autocommit, never a transaction or a session setting."""
+    """Nothing to reset: the lane runs statements in autocommit, or in a transaction that ends with its block,
+    and never changes a session setting."""
 
 
 class DirectLane:
@@ -141,33 +161,73 @@ class DirectLane:
 
     async def fetch(self, statement: CompiledStatement, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Run the statement as its own transaction; its rows, as Python values."""
-        arguments = statement.arguments(parameters)
+        async with self._connection() as connection:
+            return await _fetch_on(connection, statement, parameters)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[LaneTransaction]:
+        """Several statements as one transaction on one lane connection (BEGIN … COMMIT), for a unit of work with
+        Python between its statements (a fill: the position's arithmetic runs on the rows it has locked). Committed
+        when the block ends, rolled back if it raises."""
+        async with self._connection() as connection:
+            try:
+                async with connection.transaction():
+                    yield LaneTransaction(connection)
+            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:  # BEGIN or COMMIT failed
+                raise _as_sqlalchemy_error(exc, "BEGIN/COMMIT") from exc
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
         try:
-            async with self._pool.acquire(timeout=self._timeout_s) as connection:
-                try:
-                    attributes = None
-                    if statement._result_processors is None:
-                        attributes = (await connection.prepare(statement.sql)).get_attributes()
-                    records = await connection.fetch(statement.sql, *arguments)
-                except asyncpg.PostgresError as exc:
-                    if isinstance(exc, asyncpg.PostgresConnectionError):
-                        connection.terminate()
-                    raise
-                except Exception:
-                    # The client's end of the connection is broken (lost, or in a state it cannot leave, as after
-                    # the server terminated it): never given out again; the pool opens a new one.
-                    connection.terminate()
-                    raise
+            connection = await self._pool.acquire(timeout=self._timeout_s)
         except TimeoutError as exc:
             raise sa_exc.TimeoutError("every connection of the direct lane is in use") from exc
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise sa_exc.IntegrityError(statement.sql, None, exc) from exc
-        except asyncpg.PostgresConnectionError as exc:
-            raise sa_exc.OperationalError(statement.sql, None, exc) from exc
-        except asyncpg.PostgresError as exc:  # the statement's own error, or an argument it cannot take: a 500
-            raise sa_exc.DatabaseError(statement.sql, None, exc) from exc
-        except (OSError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError) as exc:
-            raise sa_exc.OperationalError(statement.sql, None, exc) from exc
-        if attributes is not None:
-            statement.learn_row_types(attributes)
-        return [statement.row(record) for record in records]
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:  # the connection could not be made
+            raise _as_sqlalchemy_error(exc, "connect") from exc
+        try:
+            yield connection
+        finally:
+            await self._pool.release(connection)
+
+
+class LaneTransaction:
+    """The statements of one `DirectLane.transaction`."""
+
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._connection = connection
+
+    async def fetch(self, statement: CompiledStatement, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return await _fetch_on(self._connection, statement, parameters)
+
+
+async def _fetch_on(
+    connection: asyncpg.Connection, statement: CompiledStatement, parameters: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    arguments = statement.arguments(parameters)
+    try:
+        attributes = None
+        if statement._result_processors is None:
+            attributes = (await connection.prepare(statement.sql)).get_attributes()
+        records = await connection.fetch(statement.sql, *arguments)
+    except asyncpg.PostgresError as exc:
+        if isinstance(exc, asyncpg.PostgresConnectionError):
+            connection.terminate()
+        raise _as_sqlalchemy_error(exc, statement.sql) from exc
+    except Exception as exc:
+        # The client's end of the connection is broken (lost, or in a state it cannot leave, as after the server
+        # terminated it): never given out again; the pool opens a new one.
+        connection.terminate()
+        raise _as_sqlalchemy_error(exc, statement.sql) from exc
+    if attributes is not None:
+        statement.learn_row_types(attributes)
+    return [statement.row(record) for record in records]
+
+
+def _as_sqlalchemy_error(exc: Exception, sql: str) -> Exception:
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        return sa_exc.IntegrityError(sql, None, exc)
+    if isinstance(exc, asyncpg.PostgresConnectionError):
+        return sa_exc.OperationalError(sql, None, exc)
+    if isinstance(exc, asyncpg.PostgresError):  # the statement's own error, or an argument it cannot take: a 500
+        return sa_exc.DatabaseError(sql, None, exc)
+    return sa_exc.OperationalError(sql, None, exc)  # the connection: lost, refused, broken

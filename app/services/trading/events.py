@@ -37,6 +37,7 @@ __all__ = [
     "record_event",
     "record_event_now",
     "recorded_by_statement",
+    "take_queued_rows",
 ]
 
 CommittedListener = Callable[[ExecutionEventType, dict[str, Any]], None]
@@ -197,6 +198,14 @@ async def record_event_now(session: AsyncSession, event_type: ExecutionEventType
     await session.run_sync(_write_pending)  # a plain Session (not a UnitOfWork) flushes no queue when clean
     connection = await session.connection()
     return (await connection.execute(_INSERT.returning(ExecutionEvent.id), event.values())).scalar_one()
+
+
+def take_queued_rows(session: AsyncSession) -> list[dict[str, Any]]:
+    """The events queued on the session, as rows (with their ids resolved), taken off it: for a unit of work that
+    the direct lane writes instead of the session's flush (a fill, `ExchangeOrderSync`). Their effects outside the
+    database still wait for the session's commit, which the caller makes once the lane has committed."""
+    pending: list[_PendingEvent] = session.sync_session.info.pop(_PENDING, None) or []
+    return [event.values() for event in pending]
 
 
 def _write_pending(session: Session) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from app.db import direct_lane
-from app.db_direct import DirectLane, detached
+from app.db_direct import DirectLane, from_row
 from app.models.base import utcnow
 from app.models.trading import (
     ExecutionEventType,
@@ -78,11 +78,10 @@ _BY_IDEMPOTENCY_KEY = select(Order).where(Order.idempotency_key == bindparam("ke
 _ORDERS = Order.__table__
 # The columns an order statement returns, by name, with their types (the direct lane reads rows by them).
 _ROW_TYPES = {column.name: column.type for column in _ORDERS.c} | {"previous_status": _ORDERS.c.status.type}
-_ATTRIBUTES = {prop.columns[0].name: prop.key for prop in Order.__mapper__.column_attrs}
 
 
 def _detached_order(row: dict[str, Any]) -> Order:
-    return detached(Order, {_ATTRIBUTES[name]: value for name, value in row.items() if name in _ATTRIBUTES})
+    return from_row(Order, row)
 
 
 def new_client_order_id() -> str:

@@ -29,6 +29,7 @@ from app.models.trading import (
     Liquidity,
     Order,
     OrderSide,
+    Position,
     PositionSide,
     Trade,
     TradeMode,
@@ -37,16 +38,17 @@ from app.services.trading import daily_summary
 from app.services.trading.analytics import PerformanceMetrics, calculate_performance
 from app.services.trading.events import record_event
 from app.services.trading.position_manager import PositionManager
+from app.services.trading.position_math import FillEffect
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_INITIAL_CAPITAL", "TradeRecorder", "currencies_of"]
+__all__ = ["DEFAULT_INITIAL_CAPITAL", "TradeRecorder", "currencies_of", "store_trade_statement", "trade_values"]
 
 _ONCE = ["instrument_id", "exchange_trade_id"]  # a fill's identity: stored at most once
 
 
 @functools.cache
-def _store_statement(columns: tuple[str, ...]) -> Select[Any]:
+def store_trade_statement(columns: tuple[str, ...]) -> Select[Any]:
     """PostgreSQL: the trade's INSERT … ON CONFLICT DO NOTHING RETURNING, and its day's summary added only if it
     was inserted, in one statement built once."""
     trades = Trade.__table__
@@ -96,7 +98,7 @@ class TradeRecorder:
         statement on PostgreSQL."""
         if self.session.get_bind().dialect.name == "postgresql":
             parameters = {**values, **daily_summary.adding_parameters(Trade(**values))}
-            return (await self.session.scalars(_store_statement(tuple(values)), parameters)).first()
+            return (await self.session.scalars(store_trade_statement(tuple(values)), parameters)).first()
         statement = sqlite_insert(Trade).values(**values).on_conflict_do_nothing(index_elements=_ONCE)
         trade = (await self.session.scalars(statement.returning(Trade))).first()
         if trade is not None:
@@ -136,32 +138,34 @@ class TradeRecorder:
             trade_mode=order.trade_mode if instrument_type is not InstrumentType.SPOT else TradeMode.CASH,
         )
         effect = positions.effect_of(position, side, size, price)
-        base, quote = currencies_of(instrument_id)
-        fee_in_quote = fee if fee_currency == quote else fee * price if fee_currency == base else Decimal(0)
-        trade = await self._store(
-            order_id=order_id,
-            exchange_trade_id=trade_id,
-            instrument_id=instrument_id,
-            side=side,
-            price=price,
-            size=size,
-            contract_multiplier=multiplier,
-            fee=fee,
-            fee_currency=fee_currency,
-            liquidity=liquidity,
-            strategy_id=order.strategy_id,
-            execution_id=order.execution_id,
-            executed_at=executed_at or utcnow(),
-            realized_pnl=effect.realized - fee_in_quote,
-            closed_size=effect.closed_size,
+        values = trade_values(
+            order,
+            effect,
+            trade_id,
+            instrument_id,
+            side,
+            price,
+            size,
+            fee,
+            fee_currency,
+            liquidity,
+            executed_at,
+            multiplier,
         )
+        trade = await self._store(**values)
         if trade is None:
             return None  # stored before (a repeated push, or another replica): nothing moves twice
-        positions.apply(position, effect, trade)
+        self.fill_stored(order, position, effect, trade)
+        return trade
 
-        filled = order.filled_size + size
+    def fill_stored(self, order: Order, position: Position, effect: FillEffect, trade: Trade) -> None:
+        """What a stored fill moves (its position, its order's filled size and average price) and its events;
+        nothing is written here (the caller's flush, or the direct lane, writes it)."""
+        PositionManager(self.session).apply(position, effect, trade)
+
+        filled = order.filled_size + trade.size
         previous_value = order.filled_size * (order.average_fill_price or Decimal(0))
-        order.average_fill_price = (previous_value + size * price) / filled
+        order.average_fill_price = (previous_value + trade.size * trade.price) / filled
         order.filled_size = filled
         record_event(
             self.session,
@@ -169,12 +173,12 @@ class TradeRecorder:
             order=order,
             trade=trade,
             data={
-                "trade_id": trade_id,
-                "price": price,
-                "size": size,
-                "fee": fee,
-                "fee_currency": fee_currency,
-                "liquidity": liquidity,
+                "trade_id": trade.exchange_trade_id,
+                "price": trade.price,
+                "size": trade.size,
+                "fee": trade.fee,
+                "fee_currency": trade.fee_currency,
+                "liquidity": trade.liquidity,
                 "filled_size": order.filled_size,
                 "realized_pnl": trade.realized_pnl,
             },
@@ -186,8 +190,52 @@ class TradeRecorder:
             order_id=order.id,
             client_order_id=order.client_order_id,
             exchange_order_id=order.exchange_order_id,
-            instrument_id=instrument_id,
+            instrument_id=trade.instrument_id,
             strategy_id=order.strategy_id,
         ):
-            log.info("fill stored: %s %s @ %s (trade %s, fee %s %s)", side, size, price, trade_id, fee, fee_currency)
-        return trade
+            log.info(
+                "fill stored: %s %s @ %s (trade %s, fee %s %s)",
+                trade.side,
+                trade.size,
+                trade.price,
+                trade.exchange_trade_id,
+                trade.fee,
+                trade.fee_currency,
+            )
+
+
+def trade_values(
+    order: Order,
+    effect: FillEffect,
+    trade_id: str,
+    instrument_id: str,
+    side: OrderSide,
+    price: Decimal,
+    size: Decimal,
+    fee: Decimal,
+    fee_currency: str,
+    liquidity: Liquidity | None,
+    executed_at: datetime | None,
+    multiplier: Decimal,
+) -> dict[str, Any]:
+    """The trade row of a fill: its realized PnL is what it closed (`effect`, from the locked position) minus its
+    fee in the quote currency."""
+    base, quote = currencies_of(instrument_id)
+    fee_in_quote = fee if fee_currency == quote else fee * price if fee_currency == base else Decimal(0)
+    return dict(
+        order_id=order.id,
+        exchange_trade_id=trade_id,
+        instrument_id=instrument_id,
+        side=side,
+        price=price,
+        size=size,
+        contract_multiplier=multiplier,
+        fee=fee,
+        fee_currency=fee_currency,
+        liquidity=liquidity,
+        strategy_id=order.strategy_id,
+        execution_id=order.execution_id,
+        executed_at=executed_at or utcnow(),
+        realized_pnl=effect.realized - fee_in_quote,
+        closed_size=effect.closed_size,
+    )

@@ -9,9 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import direct_lane
+from app.db_direct import DirectLane, from_row
 from app.models.trading import (
     ExecutionEventType,
     InstrumentType,
@@ -20,17 +23,21 @@ from app.models.trading import (
     OrderSide,
     OrderStatus,
     OrderType,
+    Position,
     PositionSide,
+    Trade,
     TradeMode,
 )
 from app.services.okx import models as okx
 from app.services.okx.client import OKXClient
 from app.services.okx.errors import OKXInstrumentNotFound, OKXOrderNotFound
 from app.services.okx.market import instrument_type_of
-from app.services.trading.events import record_event
+from app.services.trading import daily_summary, fill_statements
+from app.services.trading.events import record_event, take_queued_rows
 from app.services.trading.order_manager import OrderManager
 from app.services.trading.order_state import OrderTrigger, trigger_for_exchange_state
-from app.services.trading.recorder import TradeRecorder
+from app.services.trading.position_manager import PositionManager
+from app.services.trading.recorder import TradeRecorder, store_trade_statement, trade_values
 
 __all__ = ["EXP_TIME_MARGIN", "ExchangeOrderSync", "SyncResult"]
 
@@ -127,6 +134,11 @@ class ExchangeOrderSync:
                 return SyncResult(moved, 0, missing_fills=False)
         # Network before locks: the instrument (cached) is looked up before any row is locked.
         instrument = await self.okx.public.instrument(snapshot.inst_id)
+        pushed = _pushed_fill(snapshot) if from_push else None
+        if commit and order is None and not fills and pushed is not None and (lane := direct_lane(self.session)):
+            on_lane = await self._apply_fill_on_lane(lane, snapshot, pushed, trigger, instrument.contract_multiplier)
+            if on_lane is not None:
+                return on_lane
         if order is None:
             order = await self._find(snapshot)
         if order is None:
@@ -138,50 +150,29 @@ class ExchangeOrderSync:
         position_side = order.position_side or PositionSide.NET
         new_fills = 0
         candidates = list(fills)
-        # A push carries the fill it reports (with its own fee); REST order answers do not (their fee is cumulative),
-        # so their fills come from the fills endpoint instead. An order object carries its last fill's fields, so a
-        # later push (a cancel after a partial fill) repeats them: when the stored fills already reach accFillSz,
-        # the push's fill is one of them, and neither the position nor the trade is touched for it.
-        pushed_fill = from_push and snapshot.trade_id and snapshot.fill_sz and snapshot.fill_px
-        if pushed_fill and snapshot.acc_fill_sz > order.filled_size:
-            candidates.append(
-                okx.Fill(
-                    inst_id=snapshot.inst_id,
-                    trade_id=snapshot.trade_id,
-                    ord_id=snapshot.ord_id,
-                    cl_ord_id=snapshot.cl_ord_id,
-                    side=snapshot.side,
-                    fill_px=snapshot.fill_px,
-                    fill_sz=snapshot.fill_sz,
-                    fee=snapshot.fill_fee,
-                    fee_ccy=snapshot.fill_fee_ccy or snapshot.fee_ccy,
-                    exec_type=snapshot.exec_type,
-                    fill_time=snapshot.fill_time,
-                    ts=snapshot.fill_time or snapshot.u_time,
-                )
-            )
+        # When the stored fills already reach accFillSz, the push's fill is one of them (`_pushed_fill`), and
+        # neither the position nor the trade is touched for it.
+        if pushed is not None and snapshot.acc_fill_sz > order.filled_size:
+            candidates.append(pushed)
         for fill in candidates:
             if fill.ord_id != order.exchange_order_id or fill.fill_sz <= 0:
                 continue
             trade = await self.recorder.record_trade(
                 order.id,
-                fill.trade_id,
-                order.instrument_id,
-                order.side,
-                fill.fill_px,
-                fill.fill_sz,
-                -(fill.fee or Decimal(0)),  # OKX: negative = charged; ours: positive = paid
-                fill.fee_ccy or "",
-                Liquidity.MAKER if fill.exec_type == "M" else Liquidity.TAKER if fill.exec_type == "T" else None,
-                fill.fill_time or fill.ts,
+                **_fill_facts(order, fill),
                 multiplier=multiplier,
                 instrument_type=order.instrument_type,
                 position_side=position_side,
             )
             new_fills += trade is not None
+        await self._move(order, snapshot, trigger)
+        await (self.session.commit() if commit else self.session.flush())
+        return SyncResult(order, new_fills, missing_fills=snapshot.acc_fill_sz > order.filled_size)
 
+    async def _move(self, order: Order, snapshot: okx.Order, trigger: OrderTrigger | None) -> None:
+        """After the fills: the exchange's price and size (an accepted amend shows here first), its state through
+        the state machine, and its uTime."""
         if order.order_type is not OrderType.MARKET and not order.is_external:
-            # An accepted amend shows here first: the exchange's price and size are the order's.
             if snapshot.px is not None and snapshot.px != order.price:
                 order.price = snapshot.px
             if snapshot.sz != order.size:
@@ -190,8 +181,48 @@ class ExchangeOrderSync:
             await self.orders.transition(order, trigger, at=snapshot.u_time, data={"exchange_state": snapshot.state})
         if order.exchange_updated_at is None or snapshot.u_time > order.exchange_updated_at:
             order.exchange_updated_at = snapshot.u_time
-        await (self.session.commit() if commit else self.session.flush())
-        return SyncResult(order, new_fills, missing_fills=snapshot.acc_fill_sz > order.filled_size)
+
+    async def _apply_fill_on_lane(
+        self,
+        lane: DirectLane,
+        snapshot: okx.Order,
+        fill: okx.Fill,
+        trigger: OrderTrigger | None,
+        multiplier: Decimal,
+    ) -> SyncResult | None:
+        """The common fill, a push bringing one new fill of one of our orders whose position exists, as one
+        transaction on the direct lane (`fill_statements`): five round trips instead of eight and no unit-of-work
+        flush. The objects are moved by the general path's own code (`TradeRecorder.fill_stored`, `_move`); only
+        the reads and writes differ. None when it is not the common case: nothing was written, and the general
+        path applies the snapshot."""
+        try:
+            async with lane.transaction() as transaction:
+                lock = lane.compiled(fill_statements.lock_statement(), fill_statements.LOCK_ROW_TYPES)
+                rows = await transaction.fetch(
+                    lock, {"ord_id": snapshot.ord_id, "cl_ord_id": snapshot.cl_ord_id or None}
+                )
+                if not rows or rows[0]["p_id"] is None:  # no such order, or the instrument's first fill
+                    raise _NotTheCommonCase
+                order, position = from_row(Order, rows[0], "o_"), from_row(Position, rows[0], "p_")
+                if not _common_fill(order, snapshot, fill):
+                    raise _NotTheCommonCase
+                facts = _fill_facts(order, fill)
+                effect = PositionManager.effect_of(position, facts["side"], facts["size"], facts["price"])
+                values = trade_values(order, effect, **facts, multiplier=multiplier)
+                store = lane.compiled(store_trade_statement(tuple(values)), _TRADE_ROW_TYPES)
+                stored = await transaction.fetch(store, {**values, **daily_summary.adding_parameters(Trade(**values))})
+                if not stored:  # stored before (another replica, a REST reconcile): the general path moves the rest
+                    raise _NotTheCommonCase
+                trade = from_row(Trade, stored[0])
+                self.recorder.fill_stored(order, position, effect, trade)
+                await self._move(order, snapshot, trigger)
+                events = take_queued_rows(self.session)
+                write = lane.compiled(fill_statements.write_statement(len(events)), {})
+                await transaction.fetch(write, fill_statements.write_parameters(order, position, events))
+        except _NotTheCommonCase:
+            return None
+        await self.session.commit()  # it holds nothing now: its commit runs the events' effects (metrics, feeds)
+        return SyncResult(order, 1, missing_fills=snapshot.acc_fill_sz > order.filled_size)
 
     async def reconcile(self, order: Order, now: datetime) -> Order:
         """Ask the exchange about `order` (by ordId, else clOrdId) and apply the answer, fills included.
@@ -223,3 +254,64 @@ class ExchangeOrderSync:
         order = await self.orders.lock(order_id)
         await self.apply(snapshot, fills, order=order)
         return order
+
+
+class _NotTheCommonCase(Exception):
+    """The direct lane's fill does not apply: its transaction is rolled back (it wrote nothing) and the general path
+    runs."""
+
+
+_TRADE_ROW_TYPES = {column.name: column.type for column in Trade.__table__.c}
+
+
+def _pushed_fill(snapshot: okx.Order) -> okx.Fill | None:
+    """The fill a push reports, with its own fee (REST order answers carry none of their own: their fee is
+    cumulative, so their fills come from the fills endpoint). An order object carries its *last* fill's fields,
+    so a later push (a cancel after a partial fill) repeats a fill that may be stored already."""
+    if not (snapshot.trade_id and snapshot.fill_sz and snapshot.fill_px):
+        return None
+    return okx.Fill(
+        inst_id=snapshot.inst_id,
+        trade_id=snapshot.trade_id,
+        ord_id=snapshot.ord_id,
+        cl_ord_id=snapshot.cl_ord_id,
+        side=snapshot.side,
+        fill_px=snapshot.fill_px,
+        fill_sz=snapshot.fill_sz,
+        fee=snapshot.fill_fee,
+        fee_ccy=snapshot.fill_fee_ccy or snapshot.fee_ccy,
+        exec_type=snapshot.exec_type,
+        fill_time=snapshot.fill_time,
+        ts=snapshot.fill_time or snapshot.u_time,
+    )
+
+
+def _fill_facts(order: Order, fill: okx.Fill) -> dict[str, Any]:
+    """A fill as `TradeRecorder.record_trade` (and `recorder.trade_values`) take it."""
+    return {
+        "trade_id": fill.trade_id,
+        "instrument_id": order.instrument_id,
+        "side": order.side,
+        "price": fill.fill_px,
+        "size": fill.fill_sz,
+        "fee": -(fill.fee or Decimal(0)),  # OKX: negative = charged; ours: positive = paid
+        "fee_currency": fill.fee_ccy or "",
+        "liquidity": Liquidity.MAKER if fill.exec_type == "M" else Liquidity.TAKER if fill.exec_type == "T" else None,
+        "executed_at": fill.fill_time or fill.ts,
+    }
+
+
+def _common_fill(order: Order, snapshot: okx.Order, fill: okx.Fill) -> bool:
+    """One of our orders, acknowledged, that the push brings a new fill of, and no amend (which the general path
+    applies)."""
+    amended = order.order_type is not OrderType.MARKET and (
+        (snapshot.px is not None and snapshot.px != order.price) or snapshot.sz != order.size
+    )
+    return (
+        not order.is_external
+        and order.exchange_order_id is not None
+        and fill.ord_id == order.exchange_order_id
+        and fill.fill_sz > 0
+        and snapshot.acc_fill_sz > order.filled_size
+        and not amended
+    )

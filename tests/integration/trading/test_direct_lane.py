@@ -291,3 +291,119 @@ async def test_a_wrong_belief_that_a_push_brings_no_fill_costs_a_round_trip_neve
     assert result.new_fills == 1 and result.order.status is OrderStatus.FILLED
     async with factory() as session:
         assert (await session.execute(select(Trade.size))).scalars().all() == [D("0.5")]
+
+
+# (side, size, price, pushes as (state, accFillSz, fillSz), fee currency: base or quote)
+FILLS = [
+    ("buy", "0.5", "100", [("filled", "0.5", "0.5")], "base"),  # opens (the instrument's first fill: general path)
+    ("buy", "0.3", "110", [("partially_filled", "0.1", "0.1"), ("filled", "0.3", "0.2")], "quote"),  # adds
+    ("sell", "0.4", "120", [("filled", "0.4", "0.4")], "quote"),  # reduces, realizes
+    ("sell", "0.9", "90", [("partially_filled", "0.5", "0.5"), ("canceled", "0.5", "0.5")], "base"),  # flips short
+    ("buy", "0.1", "95", [("filled", "0.1", "0.1")], "quote"),  # closes the short
+]
+
+
+async def _fill_sequence(
+    okx: OKXClient, factory: async_sessionmaker[AsyncSession], instrument_id: str, *, on_lane: bool
+) -> tuple[list[int], int]:
+    """FILLS on one instrument, each push applied as the tracker applies it, on the lane or (a session with a
+    transaction of its own) on the general path. Returns the orders' ids and how many statements went through the
+    session for pushes after the instrument's first fill."""
+    base, quote = instrument_id.split("-")
+    statements: list[str] = []
+    engine = factory.kw["bind"].sync_engine
+    order_ids, trade_number = [], 0
+    for step, (side, size, price, pushes, fee_in) in enumerate(FILLS):
+        async with factory() as session:
+            manager = OrderManager(session)
+            params = OrderParams(instrument_id, OrderSide(side), OrderType.LIMIT, D(size), D(price))
+            order = await manager.create_order(params, commit=True)
+            order = await manager.acknowledge(order.id, f"{instrument_id}-{step}", commit=True)
+            order_ids.append(order.id)
+        known_filled = D(0)  # as the tracker remembers it
+        for state, acc_fill_sz, fill_sz in pushes:
+            trade_number += 1
+            fee = f"-{D(fill_sz) * D('0.001')}" if fee_in == "base" else f"-{D(fill_sz) * D(price) * D('0.001')}"
+            push = {
+                **_push(order, state, acc_fill_sz, tradeId=f"T{trade_number}", fillSz=fill_sz, fillFee=fee),
+                "instId": instrument_id, "side": side, "px": price, "sz": size, "fillPx": price,
+                "fillFeeCcy": base if fee_in == "base" else quote,
+            }  # fmt: skip
+            snapshot = parse(okx_models.Order, push, what="order push")
+            listener = lambda *args: statements.append(args[2])  # noqa: E731
+            event.listen(engine, "before_cursor_execute", listener)
+            try:
+                async with factory() as session:
+                    if not on_lane:
+                        await _in_transaction(session)
+                        statements.clear()
+                    result = await ExchangeOrderSync(okx, session).apply(
+                        snapshot, from_push=True, commit=True, known_filled=known_filled
+                    )
+                    assert result.order.status.value == state
+                    known_filled = result.order.filled_size
+            finally:
+                event.remove(engine, "before_cursor_execute", listener)
+            if step == 0:
+                statements.clear()  # the first fill creates the position: the general path, both ways
+    return order_ids, len(statements)
+
+
+def _comparable(row: dict[str, Any], instrument_id: str) -> dict[str, Any]:
+    base = instrument_id.split("-")[0]
+    skip = {"id", "order_id", "trade_id", "position_id", "created_at", "updated_at", "client_order_id", "ordId"}
+    skip |= {"acknowledged_at"}  # when each order was acknowledged: now
+    skip |= {"exchange_order_id", "exchange_trade_id", "instrument_id"}
+    return {k: ("BASE" if v == base else v) for k, v in row.items() if k not in skip}
+
+
+async def test_the_lane_fills_exactly_as_the_general_path(
+    okx: OKXClient, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """The same fills (open, add in two fills, reduce, flip short in a fill and a cancel, close the short), fees in
+    the base and in the quote currency, on BTC-USDT through the lane and on ETH-USDT through the general path: the
+    trades, the orders, the position and every event come out the same."""
+    heard: list[tuple[ExecutionEventType, str]] = []
+    stop = listen_committed(lambda event_type, data: heard.append((event_type, data.get("to", ""))))
+    try:
+        lane_orders, lane_statements = await _fill_sequence(okx, factory, "BTC-USDT", on_lane=True)
+        heard_on_lane, heard[:] = heard[:], []
+        general_orders, general_statements = await _fill_sequence(okx, factory, "ETH-USDT", on_lane=False)
+    finally:
+        stop()
+    assert lane_statements == 0 and general_statements > 0  # the lane took every fill after the first
+    assert heard_on_lane == heard and len(heard) > 20  # the same effects outside the database, once each
+
+    async with factory() as session:
+        for lane_id, general_id in zip(lane_orders, general_orders, strict=True):
+            rows = {}
+            for order_id, instrument in ((lane_id, "BTC-USDT"), (general_id, "ETH-USDT")):
+                order = await session.get(Order, order_id)
+                assert order is not None
+                trades = await session.execute(select(Trade).where(Trade.order_id == order_id).order_by(Trade.id))
+                events = await session.execute(
+                    select(ExecutionEvent).where(ExecutionEvent.order_id == order_id).order_by(ExecutionEvent.id)
+                )
+                rows[instrument] = (
+                    _comparable(_columns(order), instrument),
+                    [_comparable(_columns_of(t), instrument) for t in trades.scalars()],
+                    # Its creation and acknowledgement happened now; the rest at the exchange's times.
+                    [
+                        (e.event_type, _comparable(e.data, instrument), e.occurred_at if n > 1 else None)
+                        for n, e in enumerate(events.scalars())
+                    ],
+                )
+            for lane_part, general_part in zip(rows["BTC-USDT"], rows["ETH-USDT"], strict=True):
+                assert lane_part == general_part
+        positions = {
+            p.instrument_id: _comparable(_columns_of(p), p.instrument_id)
+            for p in (await session.execute(select(Position))).scalars()
+        }
+    assert positions["BTC-USDT"] == positions["ETH-USDT"]
+    assert positions["BTC-USDT"]["size"] == 0  # 0.5 + 0.3 - 0.4 - 0.5 (short 0.1) + 0.1
+    # Gross of fees: 0.4 x (120 - 103.75) + 0.4 x (90 - 103.75) - 0.1 x (95 - 90), the average 103.75 after adding.
+    assert positions["BTC-USDT"]["realized_pnl"] == D("0.5")
+
+
+def _columns_of(instance: Any) -> dict[str, Any]:
+    return {prop.key: getattr(instance, prop.key) for prop in type(instance).__mapper__.column_attrs}
