@@ -1,4 +1,4 @@
-"""A fill's reads and writes as two statements, for the direct lane (PostgreSQL, issue 10).
+"""A fill's lock and its write, each one statement, for the direct lane (PostgreSQL, issue 10).
 
 Through the session a fill costs eight round trips and the ORM's unit of work: BEGIN, SELECT the order, SELECT the
 position, the trade, UPDATE the order, UPDATE the position, INSERT the events, COMMIT. On the direct lane

@@ -112,7 +112,8 @@ class ExchangeOrderSync:
 
         `known_filled` is what the caller believes is stored filled for this order (the tracker remembers what it
         applied): when it is the exchange's `accFillSz`, the snapshot brings no new fill, and its status change is
-        tried as one statement first (which checks it: a wrong belief costs that one round trip, never a fill)."""
+        tried as one statement first (which checks it: a wrong belief costs that one round trip, never a fill).
+        A push bringing one new fill is applied on the direct lane when it can be (`_apply_fill_on_lane`)."""
         trigger = trigger_for_exchange_state(snapshot.state)
         brings_no_fill = snapshot.acc_fill_sz == 0 or snapshot.acc_fill_sz == known_filled
         if order is None and not fills and brings_no_fill and trigger is not None:
