@@ -1,5 +1,4 @@
-"""One-statement units of work on raw asyncpg connections in autocommit: the order path's fast lane (PostgreSQL,
-issue 10).
+"""The order path's units of work on raw asyncpg connections: the direct lane (PostgreSQL, issue 10).
 
 A statement run through an `AsyncSession` costs ~1 ms of CPU: BEGIN, the statement through the ORM and SQLAlchemy's
 asyncpg adapter, COMMIT, the session's bookkeeping. The same statement on a raw asyncpg connection in autocommit is
@@ -8,16 +7,16 @@ here with the engine's dialect; values go in through their types' bind processor
 columns' result processors, and the JSON codecs are the dialect's own, so what is written and read is exactly what
 the ORM would write and read.
 
-Only for units of work that are one statement (nothing else can be part of them): it commits when it returns.
-Rows come back as detached ORM objects with every column loaded, to be read, never changed: a change goes through a
-session that locks the row again.
+`DirectLane.fetch` is one statement in autocommit: it commits when it returns, so it is only for a unit of work
+that is that statement. `DirectLane.transaction` is several, with Python between them (a fill). Rows come back as
+detached ORM objects with every column loaded, to be read (or moved in memory, then written by the lane's own
+statements): a change through a session locks the row again there.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -31,8 +30,6 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeEngine
 
 __all__ = ["CompiledStatement", "DirectLane", "LaneTransaction", "column_values", "detached", "from_row"]
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
