@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import Insert, Select, bindparam, func, insert, literal, or_, select, true, update
+from sqlalchemy import CTE, Column, Insert, Select, Table, bindparam, func, insert, literal, or_, select, true, update
 from sqlalchemy.types import TypeEngine
 
 from app.db_direct import column_values
@@ -75,22 +75,22 @@ def lock_statement() -> Select[Any]:
 @functools.cache
 def write_statement(events: int) -> Insert:
     """The order's and the position's rows, and `events` event rows, in one statement."""
-    orders = (
-        update(_ORDERS)
-        .where(_ORDERS.c.id == bindparam("o_id"))
-        .values({c.name: bindparam(f"o_{c.name}", type_=c.type) for c in [*_ORDER_COLUMNS, _ORDERS.c.updated_at]})
-        .returning(_ORDERS.c.id)
-        .cte("written_order")
-    )
-    positions = (
-        update(_POSITIONS)
-        .where(_POSITIONS.c.id == bindparam("p_id"))
-        .values({c.name: bindparam(f"p_{c.name}", type_=c.type) for c in [*_POSITION_COLUMNS, _POSITIONS.c.updated_at]})
-        .returning(_POSITIONS.c.id)
-        .cte("written_position")
-    )
+    orders = _row_update(_ORDERS, _ORDER_COLUMNS, "o_", "written_order")
+    positions = _row_update(_POSITIONS, _POSITION_COLUMNS, "p_", "written_position")
     rows = [{c.name: bindparam(f"e{n}_{c.name}", type_=c.type) for c in _EVENT_COLUMNS} for n in range(events)]
     return insert(_EVENTS).values(rows).add_cte(orders).add_cte(positions)
+
+
+def _row_update(table: Table, columns: list[Column[Any]], prefix: str, name: str) -> CTE:
+    """UPDATE of one row (parameter `<prefix>id`) setting `columns` and `updated_at` from `<prefix><column>`."""
+    written = [*columns, table.c.updated_at]
+    return (
+        update(table)
+        .where(table.c.id == bindparam(f"{prefix}id"))
+        .values({c.name: bindparam(f"{prefix}{c.name}", type_=c.type) for c in written})
+        .returning(table.c.id)
+        .cte(name)
+    )
 
 
 def write_parameters(order: Order, position: Position, events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from app.services.trading.order_state import OrderTrigger
 from app.services.trading.order_statements import status_move
 from app.services.trading.order_tracker import OrderTracker
 from app.services.trading.sync import ExchangeOrderSync
+from tests.integration.trading.test_order_fast_path import _last_event as last_event_of
 
 pytestmark = pytest.mark.postgres_only
 
@@ -52,8 +53,8 @@ def _limit() -> OrderParams:
     return OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.5"), D("49000"))
 
 
-def _columns(order: Order) -> dict[str, Any]:
-    return {prop.key: getattr(order, prop.key) for prop in Order.__mapper__.column_attrs}
+def _columns(instance: Any) -> dict[str, Any]:
+    return {prop.key: getattr(instance, prop.key) for prop in type(instance).__mapper__.column_attrs}
 
 
 async def _row(factory: async_sessionmaker[AsyncSession], order_id: int) -> dict[str, Any]:
@@ -65,14 +66,7 @@ async def _row(factory: async_sessionmaker[AsyncSession], order_id: int) -> dict
 
 async def _last_event(factory: async_sessionmaker[AsyncSession], order_id: int) -> tuple[Any, ...]:
     async with factory() as session:
-        event = (
-            await session.execute(
-                select(ExecutionEvent).where(ExecutionEvent.order_id == order_id).order_by(ExecutionEvent.id.desc())
-            )
-        ).scalar()
-        assert event is not None
-        data = {key: value for key, value in event.data.items() if key != "ordId"}
-        return event.event_type, data, event.occurred_at
+        return await last_event_of(session, order_id)
 
 
 async def _in_transaction(session: AsyncSession) -> None:
@@ -386,7 +380,7 @@ async def test_the_lane_fills_exactly_as_the_general_path(
                 )
                 rows[instrument] = (
                     _comparable(_columns(order), instrument),
-                    [_comparable(_columns_of(t), instrument) for t in trades.scalars()],
+                    [_comparable(_columns(t), instrument) for t in trades.scalars()],
                     # Its creation and acknowledgement happened now; the rest at the exchange's times.
                     [
                         (e.event_type, _comparable(e.data, instrument), e.occurred_at if n > 1 else None)
@@ -396,14 +390,10 @@ async def test_the_lane_fills_exactly_as_the_general_path(
             for lane_part, general_part in zip(rows["BTC-USDT"], rows["ETH-USDT"], strict=True):
                 assert lane_part == general_part
         positions = {
-            p.instrument_id: _comparable(_columns_of(p), p.instrument_id)
+            p.instrument_id: _comparable(_columns(p), p.instrument_id)
             for p in (await session.execute(select(Position))).scalars()
         }
     assert positions["BTC-USDT"] == positions["ETH-USDT"]
     assert positions["BTC-USDT"]["size"] == 0  # 0.5 + 0.3 - 0.4 - 0.5 (short 0.1) + 0.1
     # Gross of fees: 0.4 x (120 - 103.75) + 0.4 x (90 - 103.75) - 0.1 x (95 - 90), the average 103.75 after adding.
     assert positions["BTC-USDT"]["realized_pnl"] == D("0.5")
-
-
-def _columns_of(instance: Any) -> dict[str, Any]:
-    return {prop.key: getattr(instance, prop.key) for prop in type(instance).__mapper__.column_attrs}
