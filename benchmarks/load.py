@@ -468,6 +468,8 @@ async def main() -> None:
             overhead = await _histogram(http, service_urls, keys[-1], "trading_internal_overhead_seconds")
             submit = await _histogram(http, service_urls, keys[-1], "trading_order_submit_seconds")
             _report(results, elapsed, overhead, submit)
+            groups = await _histogram(http, [url for _, url in services], keys[-1], "db_group_commit_calls")
+            print(f"group commits (direct lane): {groups[3]:,}, {groups[2]:.1f} units of work each on average")
             busy = sum(seconds for name, seconds in cpu.items() if "of which" not in name)  # each process once
             per_order = {name: seconds * 1000 / max(len(results.accepted), 1) for name, seconds in cpu.items()}
             print(

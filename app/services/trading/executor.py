@@ -224,7 +224,9 @@ class TradeExecutor:
             await self.session.commit()
             return order
         if self.tracker is not None:  # before sending: a push may beat the answer
-            await self.tracker.start_tracking(order_id, instrument_id=order.instrument_id)
+            await self.tracker.start_tracking(
+                order_id, instrument_id=order.instrument_id, client_order_id=order.client_order_id
+            )
         request = OrderRequest(
             inst_id=params.instrument_id,
             td_mode=str(params.trade_mode),

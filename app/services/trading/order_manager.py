@@ -168,7 +168,8 @@ class OrderManager:
             statement = create_statement(tuple(values))
             parameters = {**values, "data": json_safe(data), "now": utcnow()}
             if commit and (lane := direct_lane(self.session)) is not None:
-                created = _detached_order((await self._run(lane, statement, parameters))[0])
+                rows = await self._run(lane, statement, parameters, group_by=("client_order_id", "client_order_id"))
+                created = _detached_order(rows[0])
                 announce_committed(ExecutionEventType.ORDER_CREATED, order=created, data=data)
                 return created
             created = (await self.session.execute(statement, parameters)).scalar_one()
@@ -183,8 +184,14 @@ class OrderManager:
         return created
 
     @staticmethod
-    async def _run(lane: DirectLane, statement: Executable, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return await lane.fetch(lane.compiled(statement, _ROW_TYPES), parameters)
+    async def _run(
+        lane: DirectLane,
+        statement: Executable,
+        parameters: Mapping[str, Any],
+        *,
+        group_by: tuple[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        return await lane.fetch(lane.compiled(statement, _ROW_TYPES), parameters, group_by=group_by)
 
     async def record_refused(
         self,
@@ -292,15 +299,16 @@ class OrderManager:
         """`lock` + `transition` for the common case, a status change that brings no new fill (an acknowledgement;
         a cancel, expiry or fill reported by a snapshot whose fills, `filled` in all, are all stored already), in
         one statement on PostgreSQL: ~1 ms of CPU less per unit of work than through the ORM (issue 10). The order
-        is found by `order_id`, or else by the exchange's `ord_id`/`cl_ord_id` (a snapshot reporting price `px` and
-        size `sz`); `ord_id` is also recorded if the order has none yet. With `commit`, a move is committed when
-        this returns.
+        is found by `order_id`, or else by the exchange's `ord_id`/`cl_ord_id`. A snapshot (it reports the size
+        `sz`, and the price `px`) must match the order's, and found by `order_id` also its `cl_ord_id`. `ord_id` is
+        also recorded if the order has none yet. With `commit`, a move is committed when this returns.
 
         Returns the moved order, or None when the case is not the common one (or on SQLite): nothing was changed
         then, and the caller takes the general path, `lock` and `transition`."""
         if not self._on_postgres:
             return None
-        built = move_statement(trigger, by_exchange_ids=order_id is None, has_fills=filled > 0)
+        snapshot = sz is not None
+        built = move_statement(trigger, by_exchange_ids=order_id is None, has_fills=filled > 0, snapshot=snapshot)
         if built is None:
             return None
         statement, target = built
@@ -317,10 +325,13 @@ class OrderManager:
             parameters["filled"] = filled
         if order_id is not None:
             parameters["order_id"] = order_id
-        else:
+        if order_id is None or snapshot:
             parameters.update({"cl_ord_id": cl_ord_id, "px": px, "sz": sz})
         if commit and (lane := direct_lane(self.session)) is not None:
-            rows = await self._run(lane, statement, parameters)
+            # Moves by our id are group-committed (ordered by id, so concurrent groups lock in one order); those by
+            # the exchange's ids (a push of an order the tracker has no id for) run alone.
+            group_by = ("order_id", "id") if order_id is not None else None
+            rows = await self._run(lane, statement, parameters, group_by=group_by)
             if not rows:
                 return None
             order, previous = _detached_order(rows[0]), rows[0]["previous_status"]

@@ -48,7 +48,7 @@ def status_move(
 
 @functools.cache
 def move_statement(
-    trigger: OrderTrigger, *, by_exchange_ids: bool, has_fills: bool = False
+    trigger: OrderTrigger, *, by_exchange_ids: bool, has_fills: bool = False, snapshot: bool | None = None
 ) -> tuple[Select[Any], OrderStatus] | None:
     """`transition` of an order that no new fill comes with, as one statement (PostgreSQL), built once per trigger:
     the order is locked, moved, its event written and the order returned with its previous status, in one round
@@ -56,16 +56,23 @@ def move_statement(
     the trigger moves, has no fills (`has_fills=False`) or exactly the parameter `filled` stored (every fill the
     exchange reports is stored, so the snapshot brings none), and, for an exchange snapshot, still has the price
     and size the snapshot reports (an amend is applied by the general path). Returned with the status it moves to.
+
+    The order is found by the exchange's ids (`ord_id`, `cl_ord_id`), or by our `order_id`; an exchange snapshot
+    (`snapshot`, by default when found by the exchange's ids) found by our id must also have its `cl_ord_id`.
     """
     move = status_move(trigger, has_fills=has_fills)
     if move is None:
         return None
     sources, target = move
     orders = Order.__table__
+    if snapshot is None:
+        snapshot = by_exchange_ids
     if by_exchange_ids:
         match = or_(
             orders.c.exchange_order_id == bindparam("ord_id"), orders.c.client_order_id == bindparam("cl_ord_id")
         )
+    elif snapshot:
+        match = and_(orders.c.id == bindparam("order_id"), orders.c.client_order_id == bindparam("cl_ord_id"))
     else:
         match = orders.c.id == bindparam("order_id")
     conditions = [
@@ -78,7 +85,7 @@ def move_statement(
         else orders.c.filled_size == Decimal(0),
         orders.c.is_external.is_(False),
     ]
-    if by_exchange_ids:
+    if snapshot:
         conditions.append(
             or_(
                 orders.c.order_type == OrderType.MARKET,

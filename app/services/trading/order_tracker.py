@@ -45,6 +45,9 @@ OrderCallback = Callable[[Order, dict[str, Any]], Awaitable[None]]
 # Open orders whose stored fill size the tracker remembers (a hint that a push brings no new fill; beyond this many,
 # new ones are not remembered and their pushes take the general path).
 MAX_REMEMBERED_FILLS = 100_000
+# Orders whose id the tracker remembers by clOrdId (a push then finds its order by id); the oldest are forgotten
+# beyond this many, and their pushes find the order by the exchange's ids instead.
+MAX_REMEMBERED_IDS = 20_000
 
 
 @dataclass
@@ -102,6 +105,9 @@ class OrderTracker:
         # The filled size stored for each open order whose push this tracker applied, by OKX ordId: a later push
         # reporting the same accFillSz brings no new fill, and its status change is one statement (`sync.apply`).
         self._filled: dict[str, Decimal] = {}
+        # Our id of each order this tracker placed or applied a push of, by clOrdId, until it finishes: a push's
+        # one-statement status change finds the order by its id, and is group-committed with others (`sync.apply`).
+        self._ids: dict[str, int] = {}
         self._ws: OKXWebSocket | None = None
         self._poller: asyncio.Task[None] | None = None
         # One unit of work at a time per order (pushes, gap fills and polls of one order never interleave), many
@@ -181,8 +187,17 @@ class OrderTracker:
         exchange_order_id: str | None = None,
         instrument_id: str | None = None,
         callback: OrderCallback | None = None,
+        *,
+        client_order_id: str | None = None,
     ) -> None:
         self._tracked[order_id] = _Tracked(order_id, exchange_order_id, instrument_id, callback)
+        if client_order_id:
+            self._remember_id(client_order_id, order_id)
+
+    def _remember_id(self, client_order_id: str, order_id: int) -> None:
+        if len(self._ids) >= MAX_REMEMBERED_IDS:
+            del self._ids[next(iter(self._ids))]  # the oldest
+        self._ids[client_order_id] = order_id
 
     def note(self, order: Order) -> None:
         """What the executor just learnt of a tracked order (its exchange id, whether it is acknowledged)."""
@@ -246,7 +261,10 @@ class OrderTracker:
         async with self._one_at_a_time(snapshot.cl_ord_id or snapshot.ord_id), self._slots, self._session() as session:
             sync = ExchangeOrderSync(self.okx, session)
             known_filled = self._filled.get(snapshot.ord_id)
-            result = await sync.apply(snapshot, from_push=True, commit=True, known_filled=known_filled)
+            order_id = self._ids.get(snapshot.cl_ord_id) if snapshot.cl_ord_id else None
+            result = await sync.apply(
+                snapshot, from_push=True, commit=True, known_filled=known_filled, order_id=order_id
+            )
             order = result.order  # committed: no lock held across the REST calls below
             if result.missing_fills:  # the exchange counts more filled than we hold: fetch the fills by REST
                 order = await sync.reconcile(order, self.clock())
@@ -256,6 +274,10 @@ class OrderTracker:
             self._filled.pop(snapshot.ord_id, None)
         else:
             self._filled[snapshot.ord_id] = order.filled_size
+        if order.status.is_terminal or order.is_external:
+            self._ids.pop(order.client_order_id, None)
+        elif order.client_order_id not in self._ids:
+            self._remember_id(order.client_order_id, order.id)
         if not order.is_external and order.id not in self._tracked and not order.status.is_terminal:
             self._tracked[order.id] = _Tracked(order.id, order.exchange_order_id, order.instrument_id, None)
         await self._finish(order, item)

@@ -106,6 +106,7 @@ class ExchangeOrderSync:
         order: Order | None = None,
         commit: bool = False,
         known_filled: Decimal | None = None,
+        order_id: int | None = None,
     ) -> SyncResult:
         """Record the fills not stored yet and move the status; flushes, and the caller commits, unless the
         snapshot is a unit of work of its own (`commit=True`, a push): it is committed when this returns.
@@ -113,7 +114,9 @@ class ExchangeOrderSync:
         `known_filled` is what the caller believes is stored filled for this order (the tracker remembers what it
         applied): when it is the exchange's `accFillSz`, the snapshot brings no new fill, and its status change is
         tried as one statement first (which checks it: a wrong belief costs that one round trip, never a fill).
-        A push bringing one new fill is applied on the direct lane when it can be (`_apply_fill_on_lane`)."""
+        A push bringing one new fill is applied on the direct lane when it can be (`_apply_fill_on_lane`).
+        `order_id` is the order's id when the caller knows it (the tracker, for the orders it placed): that one
+        statement then finds the order by it, and is group-committed with others (`DirectLane.fetch`)."""
         trigger = trigger_for_exchange_state(snapshot.state)
         brings_no_fill = snapshot.acc_fill_sz == 0 or snapshot.acc_fill_sz == known_filled
         if order is None and not fills and brings_no_fill and trigger is not None:
@@ -121,6 +124,7 @@ class ExchangeOrderSync:
             # path below.
             moved = await self.orders.move_without_fill(
                 trigger,
+                order_id=order_id,
                 ord_id=snapshot.ord_id,
                 cl_ord_id=snapshot.cl_ord_id or None,
                 px=snapshot.px,

@@ -7,13 +7,14 @@ with nothing in progress, and its failures come out as the service's usual datab
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import event, inspect, select, text
+from sqlalchemy import event, func, inspect, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import DetachedInstanceError
@@ -221,6 +222,124 @@ async def test_its_failures_are_the_services_usual_database_errors(
         await lane.close()
 
 
+class _Groups:
+    """Records the size of every group the lane commits (`DirectLane.fetch_many`)."""
+
+    def __init__(self, lane: DirectLane, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sizes: list[int] = []
+        original = lane.fetch_many
+
+        async def fetch_many(statement: Any, parameters: Any) -> Any:
+            self.sizes.append(len(parameters))
+            return await original(statement, parameters)
+
+        monkeypatch.setattr(lane, "fetch_many", fetch_many)
+
+
+def _lane(factory: async_sessionmaker[AsyncSession]) -> DirectLane:
+    lane = factory.kw["info"]["direct_lane"]
+    assert isinstance(lane, DirectLane)
+    return lane
+
+
+async def _create(factory: async_sessionmaker[AsyncSession], key: str | None = None) -> Order:
+    async with factory() as session:
+        return await OrderManager(session).create_order(_limit(), idempotency_key=key, **WRITE_AHEAD)
+
+
+async def test_concurrent_write_aheads_share_one_commit_each_with_its_own_row_and_event(
+    factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    groups = _Groups(_lane(factory), monkeypatch)
+    orders = await asyncio.gather(*(_create(factory, f"g-{n}") for n in range(20)))
+    assert groups.sizes == [20]  # one round trip, one commit
+    assert len({order.id for order in orders}) == 20
+    for n, order in enumerate(orders):
+        assert order.idempotency_key == f"g-{n}"  # each call got its own row back
+        assert _columns(order) == await _row(factory, order.id)
+        assert (await _last_event(factory, order.id))[0] is ExecutionEventType.ORDER_CREATED
+
+
+async def test_concurrent_acknowledgements_share_one_commit_and_the_same_order_twice_waits_for_the_next(
+    factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orders = [await _create(factory) for _ in range(5)]
+    groups = _Groups(_lane(factory), monkeypatch)
+
+    async def acknowledge(order: Order) -> Order:
+        async with factory() as session:
+            return await OrderManager(session).acknowledge(order.id, f"ex-{order.id}", commit=True)
+
+    acknowledged = await asyncio.gather(*(acknowledge(order) for order in [*reversed(orders), orders[2]]))
+    # The five in one group (in id order, whatever the callers' order); the repeat of one in the next, where it
+    # moves nothing (the order is live by then) and takes the general path, which changes nothing either.
+    assert groups.sizes == [5, 1]
+    assert [order.status for order in acknowledged] == [OrderStatus.LIVE] * 6
+    assert [order.exchange_order_id for order in acknowledged[:5]] == [f"ex-{o.id}" for o in reversed(orders)]
+    async with factory() as session:
+        events = (
+            await session.execute(
+                select(ExecutionEvent.order_id).where(
+                    ExecutionEvent.event_type == ExecutionEventType.ORDER_STATUS_CHANGED
+                )
+            )
+        ).scalars()
+        assert sorted(events) == sorted(order.id for order in orders)  # one move each
+
+
+async def test_a_statements_error_in_a_group_is_only_its_own_calls(
+    factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _create(factory, "taken")
+    groups = _Groups(_lane(factory), monkeypatch)
+    outcomes = await asyncio.gather(
+        *(_create(factory, key) for key in ["a", "b", "taken", "c"]), return_exceptions=True
+    )
+    # The group of four failed as a whole (nothing of it written); each call then ran alone.
+    assert groups.sizes == [4]
+    assert isinstance(outcomes[2], sa_exc.IntegrityError)
+    for outcome, key in zip(outcomes[:2] + outcomes[3:], ["a", "b", "c"], strict=True):
+        assert isinstance(outcome, Order) and outcome.idempotency_key == key
+        assert _columns(outcome) == await _row(factory, outcome.id)
+    async with factory() as session:
+        count = (await session.execute(select(func.count()).select_from(Order))).scalar_one()
+        assert count == 4  # "taken" once, a, b, c: nothing twice
+
+
+async def test_a_connections_error_is_every_calls_own_and_nothing_is_written(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    lane = await DirectLane.open(factory.kw["bind"], size=1, timeout_s=0.2)
+    small = create_session_factory(factory.kw["bind"], direct=lane)
+
+    async def create(key: str) -> Order:
+        async with small() as session:
+            return await OrderManager(session).create_order(_limit(), idempotency_key=key, commit=True)
+
+    try:
+        async with lane._pool.acquire():  # the lane's one connection, held: the group's wait times out
+            outcomes = await asyncio.gather(*(create(f"t-{n}") for n in range(3)), return_exceptions=True)
+        assert all(isinstance(outcome, sa_exc.TimeoutError) for outcome in outcomes)
+        assert len({id(outcome) for outcome in outcomes}) == 3  # each its own exception object
+        async with factory() as session:
+            assert (await session.execute(select(func.count()).select_from(Order))).scalar_one() == 0
+        assert isinstance(await create("after"), Order)  # and the lane goes on
+    finally:
+        await lane.close()
+
+
+async def test_a_caller_that_goes_away_does_not_take_its_group_with_it(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    tasks = [asyncio.create_task(_create(factory, f"c-{n}")) for n in range(4)]
+    await asyncio.sleep(0)  # every call is in the group
+    tasks[0].cancel()
+    done = await asyncio.gather(*tasks[1:])
+    assert [order.idempotency_key for order in done] == ["c-1", "c-2", "c-3"]
+    with pytest.raises(asyncio.CancelledError):
+        await tasks[0]
+
+
 def _push(order: Order, state: str, acc_fill_sz: str, **fill: str) -> dict[str, Any]:
     """An `orders` channel push of `order`, as OKX sends it (the last fill's fields repeat on later pushes)."""
     return {
@@ -264,6 +383,30 @@ async def test_a_push_repeating_a_stored_fill_is_one_statement(
         assert position.size == D("0.2")
         stored = await session.get(Order, order.id)
         assert stored is not None and (stored.status, stored.filled_size) == (OrderStatus.CANCELED, D("0.2"))
+
+
+async def test_pushes_of_the_trackers_own_orders_find_them_by_id_and_are_group_committed(
+    okx: OKXClient, factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orders = []
+    async with factory() as session:
+        manager = OrderManager(session)
+        for n in range(4):
+            order = await manager.create_order(_limit(), commit=True)
+            orders.append(await manager.acknowledge(order.id, f"E{n}", commit=True))
+    tracker = OrderTracker(okx, session_factory=factory, ws_url="ws://127.0.0.1:1")
+    for order in orders[:3]:  # placed by this replica: the tracker knows their ids
+        await tracker.start_tracking(order.id, instrument_id=order.instrument_id, client_order_id=order.client_order_id)
+    groups = _Groups(_lane(factory), monkeypatch)
+
+    applied = await asyncio.gather(*(tracker.apply_push(_push(order, "canceled", "0")) for order in orders))
+    # The three by id in one group; the fourth (another replica's, say) found by the exchange's ids, alone.
+    assert groups.sizes == [3]
+    for order, result in zip(orders, applied, strict=True):
+        assert result is not None and result.id == order.id and result.status is OrderStatus.CANCELED
+        assert _columns(result) == await _row(factory, order.id)
+        assert (await _last_event(factory, order.id))[0] is ExecutionEventType.ORDER_CANCELED
+    assert tracker._ids == {}  # finished orders are forgotten
 
 
 async def test_a_wrong_belief_that_a_push_brings_no_fill_costs_a_round_trip_never_a_fill(

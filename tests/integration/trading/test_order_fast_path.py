@@ -140,6 +140,14 @@ async def test_anything_but_the_common_case_is_left_to_the_general_path(db_sessi
     # The exchange reports another price: an amend, which only the general path applies.
     assert await manager.move_without_fill(canceled, ord_id=f"x{amended.id}", px=D("48000"), sz=D("0.5")) is None
     assert await manager.move_without_fill(canceled, ord_id="nobody", cl_ord_id="nobody", px=None, sz=D("1")) is None
+    # Found by our id (the tracker knows it), a snapshot must still be the order's: its clOrdId, price and size.
+    for cl_ord_id, px in ((amended.client_order_id, D("48000")), (external.client_order_id, D("49000"))):
+        assert (
+            await manager.move_without_fill(
+                canceled, order_id=amended.id, ord_id="z", cl_ord_id=cl_ord_id, px=px, sz=D("0.5")
+            )
+            is None
+        )
     for order in (partly_filled, external, amended):
         await db_session.refresh(order)
         assert order.status is OrderStatus.LIVE
