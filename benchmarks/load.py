@@ -208,8 +208,8 @@ async def _client(
 
 def _quantile_from_histogram(buckets: list[tuple[float, float]], q: float) -> float:
     """Linear interpolation inside cumulative Prometheus buckets (upper bound, count)."""
-    total = buckets[-1][1]
-    if total == 0:
+    total = buckets[-1][1] if buckets else 0.0
+    if total == 0:  # no such histogram (an older service), or nothing in it
         return float("nan")
     target = q * total
     previous_bound, previous_count = 0.0, 0.0
@@ -469,7 +469,8 @@ async def main() -> None:
             submit = await _histogram(http, service_urls, keys[-1], "trading_order_submit_seconds")
             _report(results, elapsed, overhead, submit)
             groups = await _histogram(http, [url for _, url in services], keys[-1], "db_group_commit_calls")
-            print(f"group commits (direct lane): {groups[3]:,}, {groups[2]:.1f} units of work each on average")
+            if groups[3]:
+                print(f"group commits (direct lane): {groups[3]:,}, {groups[2]:.1f} units of work each on average")
             busy = sum(seconds for name, seconds in cpu.items() if "of which" not in name)  # each process once
             per_order = {name: seconds * 1000 / max(len(results.accepted), 1) for name, seconds in cpu.items()}
             print(
