@@ -5,7 +5,7 @@ Targets on a 2-core machine: at least 500 accepted orders/s sustained, p99 API l
 What runs: the OKX simulator (`--many-instruments`: 23 instruments, OKX's per-instrument rate limits on), one or more
 service replicas (`python -m app serve`) on a fresh PostgreSQL database, and this process as K clients, each with
 its own API key and strategy id. Each client alternates `POST /orders` (an IOC limit buy 2 % under the market: the
-exchange accepts it, then cancels it unfilled) and `POST /signals` (a market buy of 20 USDT: it fills), spread over
+exchange accepts it, then cancels it unfilled) and `POST /signals` (a market buy of 100 USDT: it fills), spread over
 the instruments, as fast as its answers come back, for `--duration` seconds.
 
 Printed: accepted orders/s while the clients ran, and sustained (counted until the service had applied everything
@@ -18,7 +18,9 @@ same fills, and that nothing else does.
 `LOAD_SHOW_OPEN=1` prints, while the service catches up, how many orders are still open and a few of them.
 
 `--soak SECONDS` runs at a fixed, lower rate (`--rate`) for that long and prints the service's memory (RSS), open
-file descriptors and database connections every `--sample` seconds, to show them flat.
+file descriptors and database connections every `--sample` seconds, to show them flat. Its signals alternate
+buying and selling: buying only, the simulated account's 1,000,000 USDT runs out after ~10,000 signals, and the
+orders after that are (rightly) refused for insufficient balance.
 
 `--api-on-standbys` (with `--replicas 2` or more) sends the clients to the standby replicas only, so the leader does
 nothing but apply the exchange's pushes.
@@ -184,9 +186,11 @@ async def _client(
             if instrument in ("BTC-USDT", "ETH-USDT"):
                 body["size"] = "0.001"
         else:
+            # A soak alternates buying and selling, so that the simulated account's USDT (1,000,000) lasts.
+            side = "sell" if pause_s and sequence % 4 == 3 else "buy"
             path, body = (
                 "/api/v1/trading/signals",
-                {"strategy_id": f"load-{n}", "instrument_id": instrument, "side": "buy", "notional": "100"},
+                {"strategy_id": f"load-{n}", "instrument_id": instrument, "side": side, "notional": "100"},
             )
         started = time.perf_counter()
         try:
