@@ -196,12 +196,9 @@ class DirectLane:
     ) -> list[dict[str, Any]]:
         """The statement once per set of parameters, in order, as one transaction (all or nothing) and one round
         trip; every execution's rows, in order."""
+        arguments = [statement.arguments(p) for p in parameters]  # a value its type refuses is not the connection's
         async with self._connection() as connection:
-            return await _run_on(
-                connection,
-                statement,
-                lambda: connection.fetchmany(statement.sql, [statement.arguments(p) for p in parameters]),
-            )
+            return await _run_on(connection, statement, lambda: connection.fetchmany(statement.sql, arguments))
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[LaneTransaction]:
