@@ -32,6 +32,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import class_mapper, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeEngine
 
@@ -66,12 +67,27 @@ def column_values(instance: Any, columns: Sequence[Any]) -> dict[str, Any]:
     return {column.name: getattr(instance, keys[column.name]) for column in columns}
 
 
+@functools.cache
+def _shape(entity: type[Any]) -> tuple[Any, frozenset[str], tuple[str, ...]]:
+    """The entity's class manager, its column attributes' keys and its primary key's."""
+    mapper = class_mapper(entity)
+    columns = frozenset(prop.key for prop in mapper.column_attrs)
+    return mapper.class_manager, columns, tuple(mapper.get_property_by_column(c).key for c in mapper.primary_key)
+
+
 def detached(entity: type[T], values: Mapping[str, Any]) -> T:
-    """A detached ORM object of `entity` with `values` as its loaded state (as if read by a query, ~15 µs instead
-    of ~85 µs through the constructor). Attributes not given are expired: reading one raises."""
-    instance: T = class_mapper(entity).class_manager.new_instance()
+    """A detached ORM object of `entity` with `values` as its loaded state (as if read by a query: ~8 µs instead of
+    ~85 µs through the constructor). Given every column, it only needs its identity key, which
+    `make_transient_to_detached` would compute with much else (~25 µs); given fewer, that function expires the
+    others, so reading one raises instead of answering None. Relationships are never loaded: reading one raises
+    (`DetachedInstanceError`)."""
+    manager, columns, primary_key = _shape(entity)
+    instance: T = manager.new_instance()
     instance.__dict__.update(values)
-    make_transient_to_detached(instance)
+    if columns <= values.keys():
+        instance_state(instance).key = (entity, tuple(values[key] for key in primary_key), None)
+    else:
+        make_transient_to_detached(instance)
     return instance
 
 
