@@ -308,7 +308,17 @@ class OrderManager:
         if not self._on_postgres:
             return None
         snapshot = sz is not None
-        built = move_statement(trigger, by_exchange_ids=order_id is None, has_fills=filled > 0, snapshot=snapshot)
+        lane = direct_lane(self.session) if commit else None
+        # On the lane, a snapshot found by its clOrdId is group-committed too; its statement then skips a locked
+        # row (that call takes the general path, which waits), so that no group ever waits for a lock.
+        skip_locked = lane is not None and order_id is None and cl_ord_id is not None
+        built = move_statement(
+            trigger,
+            by_exchange_ids=order_id is None,
+            has_fills=filled > 0,
+            snapshot=snapshot,
+            skip_locked=skip_locked,
+        )
         if built is None:
             return None
         statement, target = built
@@ -327,10 +337,15 @@ class OrderManager:
             parameters["order_id"] = order_id
         if order_id is None or snapshot:
             parameters.update({"cl_ord_id": cl_ord_id, "px": px, "sz": sz})
-        if commit and (lane := direct_lane(self.session)) is not None:
-            # Moves by our id are group-committed (ordered by id, so concurrent groups lock in one order); those by
-            # the exchange's ids (a push of an order the tracker has no id for) run alone.
-            group_by = ("order_id", "id") if order_id is not None else None
+        if lane is not None:
+            # Moves by our id are group-committed in id order, so concurrent groups lock in one order; those by
+            # clOrdId (a push of an order the tracker has no id for) never wait for a lock. Only a snapshot without
+            # a clOrdId runs alone.
+            group_by: tuple[str, str] | None = None
+            if order_id is not None:
+                group_by = ("order_id", "id")
+            elif skip_locked:
+                group_by = ("cl_ord_id", "client_order_id")
             rows = await self._run(lane, statement, parameters, group_by=group_by)
             if not rows:
                 return None

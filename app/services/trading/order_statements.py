@@ -48,7 +48,12 @@ def status_move(
 
 @functools.cache
 def move_statement(
-    trigger: OrderTrigger, *, by_exchange_ids: bool, has_fills: bool = False, snapshot: bool | None = None
+    trigger: OrderTrigger,
+    *,
+    by_exchange_ids: bool,
+    has_fills: bool = False,
+    snapshot: bool | None = None,
+    skip_locked: bool = False,
 ) -> tuple[Select[Any], OrderStatus] | None:
     """`transition` of an order that no new fill comes with, as one statement (PostgreSQL), built once per trigger:
     the order is locked, moved, its event written and the order returned with its previous status, in one round
@@ -59,6 +64,9 @@ def move_statement(
 
     The order is found by the exchange's ids (`ord_id`, `cl_ord_id`), or by our `order_id`; an exchange snapshot
     (`snapshot`, by default when found by the exchange's ids) found by our id must also have its `cl_ord_id`.
+    With `skip_locked`, the order is found by `cl_ord_id` alone and a row another transaction holds matches
+    nothing (FOR UPDATE SKIP LOCKED): the statement never waits for a lock, so a group of them can be committed
+    together in any order without a deadlock.
     """
     move = status_move(trigger, has_fills=has_fills)
     if move is None:
@@ -67,7 +75,9 @@ def move_statement(
     orders = Order.__table__
     if snapshot is None:
         snapshot = by_exchange_ids
-    if by_exchange_ids:
+    if skip_locked:
+        match = orders.c.client_order_id == bindparam("cl_ord_id")
+    elif by_exchange_ids:
         match = or_(
             orders.c.exchange_order_id == bindparam("ord_id"), orders.c.client_order_id == bindparam("cl_ord_id")
         )
@@ -93,7 +103,7 @@ def move_statement(
             )
         )
     previous = select(orders.c.id, orders.c.status).where(*conditions).order_by(orders.c.id).limit(1)
-    previous_cte = previous.with_for_update().cte("previous")
+    previous_cte = previous.with_for_update(skip_locked=skip_locked).cte("previous")
     at = bindparam("at", type_=orders.c.finished_at.type)
     values: dict[str, Any] = {
         "status": target,

@@ -400,13 +400,49 @@ async def test_pushes_of_the_trackers_own_orders_find_them_by_id_and_are_group_c
     groups = _Groups(_lane(factory), monkeypatch)
 
     applied = await asyncio.gather(*(tracker.apply_push(_push(order, "canceled", "0")) for order in orders))
-    # The three by id in one group; the fourth (another replica's, say) found by the exchange's ids, alone.
-    assert groups.sizes == [3]
+    # The three by id in one group; the fourth (another replica's, say) found by its clOrdId, in a group of that
+    # statement's.
+    assert groups.sizes == [3, 1]
     for order, result in zip(orders, applied, strict=True):
         assert result is not None and result.id == order.id and result.status is OrderStatus.CANCELED
         assert _columns(result) == await _row(factory, order.id)
         assert (await _last_event(factory, order.id))[0] is ExecutionEventType.ORDER_CANCELED
     assert tracker._ids == {}  # finished orders are forgotten
+
+
+async def test_pushes_found_by_clordid_are_group_committed_and_a_locked_order_waits_on_the_general_path(
+    okx: OKXClient, factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pushes of orders the tracker has no id for (another replica placed them) are found by clOrdId and committed
+    together; their statement skips a row another transaction holds (FOR UPDATE SKIP LOCKED), so a group never
+    waits for a lock, and that order's push takes the general path, which waits for it."""
+    orders = []
+    async with factory() as session:
+        manager = OrderManager(session)
+        for n in range(3):
+            order = await manager.create_order(_limit(), commit=True)
+            orders.append(await manager.acknowledge(order.id, f"K{n}", commit=True))
+    tracker = OrderTracker(okx, session_factory=factory, ws_url="ws://127.0.0.1:1")
+    groups = _Groups(_lane(factory), monkeypatch)
+    held = orders[1]
+    async with factory() as holder:
+        await holder.execute(select(Order).where(Order.id == held.id).with_for_update())  # another writer's lock
+        pushes = [asyncio.create_task(tracker.apply_push(_push(order, "canceled", "0"))) for order in orders]
+        done, _ = await asyncio.wait(pushes, timeout=2)
+        assert {task for task in pushes if task in done} == {pushes[0], pushes[2]}  # the group did not wait
+        await holder.commit()  # released: the held order's push goes on, on the general path
+    applied = await asyncio.gather(*pushes)
+    assert groups.sizes == [3]  # one group; it skipped the held row
+    for order, result in zip(orders, applied, strict=True):
+        assert result is not None and result.status is OrderStatus.CANCELED
+        assert _columns(result) == await _row(factory, order.id)
+    async with factory() as session:
+        canceled = (
+            await session.execute(
+                select(ExecutionEvent.order_id).where(ExecutionEvent.event_type == ExecutionEventType.ORDER_CANCELED)
+            )
+        ).scalars()
+        assert sorted(canceled) == sorted(order.id for order in orders)  # each once
 
 
 async def test_a_wrong_belief_that_a_push_brings_no_fill_costs_a_round_trip_never_a_fill(
