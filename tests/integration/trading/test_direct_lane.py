@@ -385,15 +385,21 @@ async def test_a_push_repeating_a_stored_fill_is_one_statement(
         assert stored is not None and (stored.status, stored.filled_size) == (OrderStatus.CANCELED, D("0.2"))
 
 
-async def test_pushes_of_the_trackers_own_orders_find_them_by_id_and_are_group_committed(
-    okx: OKXClient, factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def _live_orders(factory: async_sessionmaker[AsyncSession], count: int, prefix: str) -> list[Order]:
+    """`count` orders written ahead and acknowledged (exchange ids `<prefix>0`, `<prefix>1`, …)."""
     orders = []
     async with factory() as session:
         manager = OrderManager(session)
-        for n in range(4):
+        for n in range(count):
             order = await manager.create_order(_limit(), commit=True)
-            orders.append(await manager.acknowledge(order.id, f"E{n}", commit=True))
+            orders.append(await manager.acknowledge(order.id, f"{prefix}{n}", commit=True))
+    return orders
+
+
+async def test_pushes_of_the_trackers_own_orders_find_them_by_id_and_are_group_committed(
+    okx: OKXClient, factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orders = await _live_orders(factory, 4, "E")
     tracker = OrderTracker(okx, session_factory=factory, ws_url="ws://127.0.0.1:1")
     for order in orders[:3]:  # placed by this replica: the tracker knows their ids
         await tracker.start_tracking(order.id, instrument_id=order.instrument_id, client_order_id=order.client_order_id)
@@ -416,12 +422,7 @@ async def test_pushes_found_by_clordid_are_group_committed_and_a_locked_order_wa
     """Pushes of orders the tracker has no id for (another replica placed them) are found by clOrdId and committed
     together; their statement skips a row another transaction holds (FOR UPDATE SKIP LOCKED), so a group never
     waits for a lock, and that order's push takes the general path, which waits for it."""
-    orders = []
-    async with factory() as session:
-        manager = OrderManager(session)
-        for n in range(3):
-            order = await manager.create_order(_limit(), commit=True)
-            orders.append(await manager.acknowledge(order.id, f"K{n}", commit=True))
+    orders = await _live_orders(factory, 3, "K")
     tracker = OrderTracker(okx, session_factory=factory, ws_url="ws://127.0.0.1:1")
     groups = _Groups(_lane(factory), monkeypatch)
     held = orders[1]
