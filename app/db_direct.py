@@ -377,16 +377,24 @@ async def _run_on(
         records = await run()
     except asyncpg.PostgresError as exc:
         if isinstance(exc, asyncpg.PostgresConnectionError):
-            connection.terminate()
+            _terminate(connection)
         raise _as_sqlalchemy_error(exc, statement.sql) from exc
     except Exception as exc:
         # The client's end of the connection is broken (lost, or in a state it cannot leave, as after the server
         # terminated it): never given out again; the pool opens a new one.
-        connection.terminate()
+        _terminate(connection)
         raise _as_sqlalchemy_error(exc, statement.sql) from exc
     if attributes is not None:
         statement.learn_row_types(attributes)
     return [statement.row(record) for record in records]
+
+
+def _terminate(connection: asyncpg.Connection) -> None:
+    # InterfaceError: the pool took it back already, as it does itself when the server closes a connection (its
+    # proxy is then detached); the next acquire opens a new one. Raised, it would replace the connection's error
+    # (503 database_unavailable) with a 500.
+    with contextlib.suppress(asyncpg.InterfaceError):
+        connection.terminate()
 
 
 def _as_sqlalchemy_error(exc: Exception, sql: str) -> Exception:
