@@ -159,6 +159,43 @@ async def _roles(http: aiohttp.ClientSession, urls: list[str], timeout: float = 
     raise SystemExit(f"no single leader among {urls} within {timeout:.0f} s")
 
 
+def _request_for(n: int, sequence: int, prices: dict[str, Decimal], soak: bool) -> tuple[str, dict[str, str]]:
+    """Client n's request number `sequence`: even ones an IOC limit buy 2 % under the market (accepted, then
+    canceled unfilled), odd ones a market signal of 100 USDT (filled); the instruments in turn, from n's own."""
+    instrument = INSTRUMENTS[(n + sequence) % len(INSTRUMENTS)]
+    if sequence % 2 == 0:
+        price = (prices[instrument] * Decimal("0.98")).quantize(Decimal("0.0001"))
+        size = "0.001" if instrument in ("BTC-USDT", "ETH-USDT") else "1"
+        return "/api/v1/trading/orders", {
+            "instrument_id": instrument, "side": "buy", "order_type": "ioc", "size": size, "price": str(price),
+            "strategy_id": f"load-{n}",
+        }  # fmt: skip
+    # A soak alternates buying and selling, so that the simulated account's USDT (1,000,000) lasts.
+    side = "sell" if soak and sequence % 4 == 3 else "buy"
+    return "/api/v1/trading/signals", {
+        "strategy_id": f"load-{n}", "instrument_id": instrument, "side": side, "notional": "100",
+    }  # fmt: skip
+
+
+async def _send(
+    http: aiohttp.ClientSession, url: str, path: str, body: dict[str, str], key: str, started: float, results: Results
+) -> None:
+    """One request; its latency counts from `started` (in the open loop: when it was due, not when it went)."""
+    try:
+        async with http.post(url + path, json=body, headers={"Authorization": f"Bearer {key}"}) as response:
+            answer = await response.json()
+            status = response.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        results.errors.append(f"{path}: {type(exc).__name__}: {exc}")
+        return
+    results.latencies.append(time.perf_counter() - started)
+    results.statuses[str(status)] += 1
+    if status in (200, 201) and answer.get("status") not in ("rejected", "failed"):
+        results.accepted.append(answer["client_order_id"])
+    else:
+        results.errors.append(f"{path} → {status}: {str(answer)[:200]}")
+
+
 async def _client(
     n: int,
     http: aiohttp.ClientSession,
@@ -169,45 +206,51 @@ async def _client(
     results: Results,
     pause_s: float,
 ) -> None:
-    headers = {"Authorization": f"Bearer {key}"}
-    instruments = itertools.cycle(INSTRUMENTS[n % len(INSTRUMENTS) :] + INSTRUMENTS[: n % len(INSTRUMENTS)])
+    """A closed-loop client: its next request goes when the last one was answered (and `pause_s` has passed)."""
     for sequence in itertools.count():
         if time.monotonic() >= until:
             return
-        instrument = next(instruments)
-        base_url = service_urls[sequence % len(service_urls)]
-        if sequence % 2 == 0:
-            price = (prices[instrument] * Decimal("0.98")).quantize(Decimal("0.0001"))
-            path, body = (
-                "/api/v1/trading/orders",
-                {"instrument_id": instrument, "side": "buy", "order_type": "ioc", "size": "1", "price": str(price),
-                 "strategy_id": f"load-{n}"},
-            )  # fmt: skip
-            if instrument in ("BTC-USDT", "ETH-USDT"):
-                body["size"] = "0.001"
-        else:
-            # A soak alternates buying and selling, so that the simulated account's USDT (1,000,000) lasts.
-            side = "sell" if pause_s and sequence % 4 == 3 else "buy"
-            path, body = (
-                "/api/v1/trading/signals",
-                {"strategy_id": f"load-{n}", "instrument_id": instrument, "side": side, "notional": "100"},
-            )
-        started = time.perf_counter()
-        try:
-            async with http.post(base_url + path, json=body, headers=headers) as response:
-                answer = await response.json()
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            results.errors.append(f"{path}: {type(exc).__name__}: {exc}")
-            continue
-        results.latencies.append(time.perf_counter() - started)
-        results.statuses[str(status)] += 1
-        if status in (200, 201) and answer.get("status") not in ("rejected", "failed"):
-            results.accepted.append(answer["client_order_id"])
-        else:
-            results.errors.append(f"{path} → {status}: {str(answer)[:200]}")
+        path, body = _request_for(n, sequence, prices, soak=bool(pause_s))
+        await _send(http, service_urls[sequence % len(service_urls)], path, body, key, time.perf_counter(), results)
         if pause_s:
             await asyncio.sleep(pause_s)
+
+
+async def _open_loop(
+    rate: float,
+    http: aiohttp.ClientSession,
+    service_urls: list[str],
+    keys: list[str],
+    prices: dict[str, Decimal],
+    until: float,
+    results: Results,
+    max_in_flight: int,
+) -> None:
+    """An open loop: request i is due at start + i / rate whatever the answers before it, so a slow answer does
+    not hold the next requests back and hide its own delay (coordinated omission). Its latency counts from when it
+    was due. The requests go round the keys (one strategy each); more than `max_in_flight` unanswered at once is
+    an overload, counted as errors instead of queued without bound."""
+    in_flight: set[asyncio.Task[None]] = set()
+    started = time.perf_counter()
+    for i in itertools.count():
+        due = started + i / rate
+        if time.monotonic() >= until:
+            break
+        if (delay := due - time.perf_counter()) > 0:
+            await asyncio.sleep(delay)
+        if len(in_flight) >= max_in_flight:
+            results.errors.append(f"request {i}: {max_in_flight} requests unanswered, not sent")
+            continue
+        n = i % len(keys)
+        path, body = _request_for(n, i // len(keys), prices, soak=False)
+        task = asyncio.create_task(_send(http, service_urls[i % len(service_urls)], path, body, keys[n], due, results))
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+    if in_flight:
+        await asyncio.wait(in_flight)
+
+
+Quantiles = tuple[float, float, float, int]
 
 
 def _quantile_from_histogram(buckets: list[tuple[float, float]], q: float) -> float:
@@ -227,12 +270,28 @@ def _quantile_from_histogram(buckets: list[tuple[float, float]], q: float) -> fl
     return previous_bound
 
 
-async def _histogram(
-    http: aiohttp.ClientSession, service_urls: list[str], key: str, name: str
-) -> tuple[float, float, float, int]:
-    """p50, p99, mean (seconds) and count of a histogram of the service's /metrics, summed over the replicas."""
-    merged: dict[float, float] = {}
-    total_sum = total_count = 0.0
+@dataclass
+class Histogram:
+    """A histogram of the services' /metrics, summed over the replicas: cumulative bucket counts by upper bound."""
+
+    buckets: dict[float, float] = field(default_factory=dict)
+    total: float = 0.0
+    count: float = 0.0
+
+    def since(self, before: Histogram) -> Quantiles:
+        """p50, p99, mean (seconds) and count of what was observed after `before` was read."""
+        buckets = sorted((bound, n - before.buckets.get(bound, 0.0)) for bound, n in self.buckets.items())
+        count = self.count - before.count
+        return (
+            _quantile_from_histogram(buckets, 0.5),
+            _quantile_from_histogram(buckets, 0.99),
+            (self.total - before.total) / count if count else float("nan"),
+            int(count),
+        )
+
+
+async def _histogram(http: aiohttp.ClientSession, service_urls: list[str], key: str, name: str) -> Histogram:
+    histogram = Histogram()
     for url in service_urls:
         async with http.get(f"{url}/metrics", headers={"Authorization": f"Bearer {key}"}) as response:
             text = await response.text()
@@ -242,18 +301,12 @@ async def _histogram(
             for sample in family.samples:
                 if sample.name.endswith("_bucket"):
                     bound = float(sample.labels["le"])
-                    merged[bound] = merged.get(bound, 0.0) + sample.value
+                    histogram.buckets[bound] = histogram.buckets.get(bound, 0.0) + sample.value
                 elif sample.name.endswith("_sum"):
-                    total_sum += sample.value
+                    histogram.total += sample.value
                 elif sample.name.endswith("_count"):
-                    total_count += sample.value
-    buckets = sorted(merged.items())
-    return (
-        _quantile_from_histogram(buckets, 0.5),
-        _quantile_from_histogram(buckets, 0.99),
-        total_sum / total_count if total_count else float("nan"),
-        int(total_count),
-    )
+                    histogram.count += sample.value
+    return histogram
 
 
 OPEN = "status NOT IN ('filled', 'canceled', 'rejected', 'failed', 'expired')"
@@ -360,9 +413,6 @@ def _postgres_pids() -> list[int]:
     return [int(pid) for pid in found]
 
 
-Quantiles = tuple[float, float, float, int]
-
-
 def _report(results: Results, elapsed: float, overhead: Quantiles, submit: Quantiles) -> None:
     ordered = sorted(results.latencies)
 
@@ -399,6 +449,17 @@ async def main() -> None:
         action="store_true",
         help="with --replicas > 1: clients talk to the standbys only, the leader only tracks (applies the pushes)",
     )
+    parser.add_argument(
+        "--arrival-rate",
+        type=float,
+        default=0.0,
+        help="open loop: this many requests/s in all, due on a fixed schedule over --clients keys, whatever the "
+        "answers (latency counted from when each was due)",
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds of the same load before measuring (not with --soak)"
+    )
+    parser.add_argument("--max-in-flight", type=int, default=1000, help="open loop: beyond this, not sent (errors)")
     parser.add_argument("--soak", type=float, default=0.0, help="soak for this many seconds at --rate")
     parser.add_argument("--rate", type=float, default=100.0, help="soak: requests per second in all")
     parser.add_argument("--sample", type=float, default=30.0, help="soak: seconds between samples")
@@ -426,7 +487,13 @@ async def main() -> None:
             pause = args.clients / args.rate if args.soak else 0.0
             print(
                 f"{args.clients} clients, {args.replicas} replica(s), {duration:.0f} s"
-                + (f", soak at ~{args.rate:.0f} requests/s" if args.soak else ", as fast as answers come")
+                + (
+                    f", soak at ~{args.rate:.0f} requests/s"
+                    if args.soak
+                    else f", open loop: {args.arrival_rate:.0f} requests/s due"
+                    if args.arrival_rate
+                    else ", as fast as answers come"
+                )
             )
             gc.collect()
             gc.freeze()  # no full-collection pauses of this process in the latencies it measures
@@ -441,13 +508,31 @@ async def main() -> None:
                 "postgresql": _postgres_pids(),
                 "load clients": [os.getpid()],
             }
+
+            def start_load(until: float, results: Results) -> list[asyncio.Task[None]]:
+                if args.arrival_rate:
+                    loop = _open_loop(
+                        args.arrival_rate, http, service_urls, keys[:-1], prices, until, results, args.max_in_flight
+                    )
+                    return [asyncio.create_task(loop)]
+                return [
+                    asyncio.create_task(_client(n, http, service_urls, keys[n], prices, until, results, pause))
+                    for n in range(args.clients)
+                ]
+
+            warm = Results()
+            if args.warmup and not args.soak:
+                # The same load, not measured: the pools open their connections, statements are prepared, the
+                # code paths get warm. Its orders are still checked at the end with the others.
+                await asyncio.gather(*start_load(time.monotonic() + args.warmup, warm))
+            histograms_before = {
+                name: await _histogram(http, service_urls, keys[-1], name)
+                for name in ("trading_internal_overhead_seconds", "trading_order_submit_seconds")
+            }
+            groups_before = await _histogram(http, [url for _, url in services], keys[-1], "db_group_commit_calls")
             cpu_before = {name: _cpu_seconds(pids) for name, pids in watched.items()}
             started = time.monotonic()
-            until = started + duration
-            clients = [
-                asyncio.create_task(_client(n, http, service_urls, keys[n], prices, until, results, pause))
-                for n in range(args.clients)
-            ]
+            clients = start_load(started + duration, results)
             if args.soak:
                 pid = services[0][0].pid
                 print("   t (s)   RSS (MB)   open fds   db connections   orders so far")
@@ -469,10 +554,14 @@ async def main() -> None:
                 f"settled (every order finished in the database) {settle_s:.1f} s after the clients stopped: "
                 f"sustained {len(results.accepted) / (elapsed + settle_s):,.0f} accepted orders/s"
             )
-            overhead = await _histogram(http, service_urls, keys[-1], "trading_internal_overhead_seconds")
-            submit = await _histogram(http, service_urls, keys[-1], "trading_order_submit_seconds")
+            overhead, submit = [
+                (await _histogram(http, service_urls, keys[-1], name)).since(before)
+                for name, before in histograms_before.items()
+            ]
             _report(results, elapsed, overhead, submit)
-            groups = await _histogram(http, [url for _, url in services], keys[-1], "db_group_commit_calls")
+            groups = (await _histogram(http, [url for _, url in services], keys[-1], "db_group_commit_calls")).since(
+                groups_before
+            )
             if groups[3]:
                 print(f"group commits (direct lane): {groups[3]:,}, {groups[2]:.1f} units of work each on average")
             busy = sum(seconds for name, seconds in cpu.items() if "of which" not in name)  # each process once
@@ -482,7 +571,9 @@ async def main() -> None:
                 + ", ".join(f"{name} {ms:.2f}" for name, ms in per_order.items())
                 + f"; machine busy {busy / (elapsed + settle_s) * 100:.0f} % of one core"
             )
-            problems = await _verify(database_url, http, okx_url, results.accepted)
+            if warm.latencies:
+                print(f"warm-up (not measured): {len(warm.latencies):,} requests, {len(warm.errors)} errors")
+            problems = await _verify(database_url, http, okx_url, warm.accepted + results.accepted)
             print("exactly once on both sides: " + ("yes" if not problems else "NO: " + "; ".join(problems)))
     finally:
         for process, _ in services:
@@ -497,7 +588,7 @@ async def main() -> None:
                     subprocess.run(["py-spy", "dump", "--pid", str(process.pid)], check=False)
                 process.kill()
         simulator.wait(timeout=30)
-    if problems or results.errors:
+    if problems or results.errors or warm.errors:
         raise SystemExit(1)
 
 
