@@ -71,8 +71,9 @@ class Settings(BaseSettings):
 
     environment: Environment = Environment.SIM
     database_url: str = DEFAULT_SQLITE_URL
-    # Connections per process (PostgreSQL), and how long a request waits for one before answering 503. The order
-    # path's direct lane (`app.db_direct`) has a pool of this size of its own: up to 3x this many in all.
+    # Connections per process (PostgreSQL), and how long a request waits for one before answering 503: the
+    # sessions' pool holds up to twice this many, the order path's direct lane (`app.db_direct`) this many of its
+    # own: up to 3x this many in all, each kept open once opened.
     database_pool_size: Annotated[int, Field(gt=0, le=1000)] = 10
     database_pool_timeout_s: Annotated[float, Field(gt=0, le=60)] = 2.0
 

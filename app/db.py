@@ -63,8 +63,12 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     if (path := sqlite_file_path(url)) is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("postgresql"):
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", kwargs["pool_size"])
+        # Every connection kept once opened (no overflow): an overflow connection is closed whenever it comes back
+        # to a full pool, so a load hovering around the pool's size opened and closed connections all the time
+        # (`benchmarks/load.py`: ~14 new PostgreSQL backends a second, each a fork, a login and SQLAlchemy's
+        # first-connect queries, CPU on both sides).
+        kwargs.setdefault("pool_size", 20)
+        kwargs.setdefault("max_overflow", 0)
         # No ping per checkout (a round trip on every unit of work, ~3 per order): a connection a database restart
         # broke fails its one unit of work (503, nothing sent to the exchange unless already written ahead), and
         # SQLAlchemy then invalidates every older connection of the pool at once.

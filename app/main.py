@@ -49,7 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(
-            settings.database_url, pool_size=settings.database_pool_size, pool_timeout=settings.database_pool_timeout_s
+            settings.database_url,
+            pool_size=2 * settings.database_pool_size,  # as many as the pool once had with its overflow
+            pool_timeout=settings.database_pool_timeout_s,
         )
         app.state.engine = engine
         direct = None

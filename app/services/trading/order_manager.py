@@ -76,6 +76,7 @@ def _lock_statement(*, by_exchange_ids: bool, for_update: bool) -> Select[tuple[
 
 _BY_IDEMPOTENCY_KEY = select(Order).where(Order.idempotency_key == bindparam("key"))  # built once: keyed requests
 _ORDERS = Order.__table__
+_ROW_BY_ID = select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id"))
 # The columns an order statement returns, by name, with their types (the direct lane reads rows by them).
 _ROW_TYPES = {column.name: column.type for column in _ORDERS.c} | {"previous_status": _ORDERS.c.status.type}
 
@@ -273,7 +274,17 @@ class OrderManager:
         )
         if moved is not None:
             return moved
-        order = await self.lock(order_id)  # a push got there first, or SQLite: the general path
+        if commit and (lane := direct_lane(self.session)) is not None:
+            # A push got there first (applied here or by another replica: there it is most acknowledgements). An
+            # order already acknowledged with this id and past the acknowledgement stays so (no status goes back
+            # to pending_submit or unknown once it has an exchange id), so the acknowledgement can change nothing:
+            # one read on the lane, instead of a locked read, a no-op transition and a commit in a session.
+            rows = await self._run(lane, _ROW_BY_ID, {"order_id": order_id})
+            if rows and (current := _detached_order(rows[0])).exchange_order_id == exchange_order_id:
+                target = next_status(current.status, OrderTrigger.ACCEPTED, has_fills=current.filled_size > 0)
+                if target is None or target is current.status:
+                    return current
+        order = await self.lock(order_id)  # the general path: a push moved it some other way, or SQLite
         if order.exchange_order_id is None:
             order.exchange_order_id = exchange_order_id
         await self.transition(order, OrderTrigger.ACCEPTED, data=data)

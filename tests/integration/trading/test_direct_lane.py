@@ -272,7 +272,7 @@ async def test_concurrent_acknowledgements_share_one_commit_and_the_same_order_t
 
     acknowledged = await asyncio.gather(*(acknowledge(order) for order in [*reversed(orders), orders[2]]))
     # The five in one group (in id order, whatever the callers' order); the repeat of one in the next, where it
-    # moves nothing (the order is live by then) and takes the general path, which changes nothing either.
+    # moves nothing (the order is live by then), and its read on the lane finds nothing to change either.
     assert groups.sizes == [5, 1]
     assert [order.status for order in acknowledged] == [OrderStatus.LIVE] * 6
     assert [order.exchange_order_id for order in acknowledged[:5]] == [f"ex-{o.id}" for o in reversed(orders)]
@@ -285,6 +285,39 @@ async def test_concurrent_acknowledgements_share_one_commit_and_the_same_order_t
             )
         ).scalars()
         assert sorted(events) == sorted(order.id for order in orders)  # one move each
+
+
+async def test_an_acknowledgement_a_push_got_ahead_of_is_one_read_and_changes_nothing(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """With several replicas the leader applies the exchange's pushes, often before the replica that placed the
+    order has written the acknowledgement: the order is canceled or filled by then, with its exchange id. The
+    acknowledgement then reads the row on the lane and leaves it (no session statement, no event); an order the
+    push left in another state, or with another exchange id, still takes the general path."""
+    pushed, other_id = await _create(factory), await _create(factory)
+    async with factory() as session:
+        for order, exchange_id in ((pushed, "ex-1"), (other_id, "ex-other")):
+            row = await session.get(Order, order.id)
+            assert row is not None
+            row.status, row.exchange_order_id, row.acknowledged_at, row.finished_at = (
+                OrderStatus.CANCELED, exchange_id, AT, AT
+            )  # fmt: skip
+        await session.commit()
+    before = await _row(factory, pushed.id), await _last_event(factory, pushed.id)
+
+    session_statements: list[str] = []
+    async with factory() as session:
+        event.listen(session.sync_session, "do_orm_execute", lambda state: session_statements.append(str(state)))
+        answer = await OrderManager(session).acknowledge(pushed.id, "ex-1", commit=True)
+        assert session_statements == [] and not session.in_transaction()
+    assert inspect(answer).detached and _columns(answer) == before[0]
+    assert (await _row(factory, pushed.id), await _last_event(factory, pushed.id)) == before
+
+    async with factory() as session:  # the exchange answered with another id than the push: not this shortcut
+        event.listen(session.sync_session, "do_orm_execute", lambda state: session_statements.append(str(state)))
+        answer = await OrderManager(session).acknowledge(other_id.id, "ex-2", commit=True)
+    assert len(session_statements) == 1  # the general path's locked read
+    assert answer.status is OrderStatus.CANCELED and answer.exchange_order_id == "ex-other"
 
 
 async def test_a_statements_error_in_a_group_is_only_its_own_calls(
