@@ -177,6 +177,13 @@ def _request_for(n: int, sequence: int, prices: dict[str, Decimal], soak: bool) 
     }  # fmt: skip
 
 
+def _url_for(n: int, sequence: int, service_urls: list[str]) -> str:
+    """The replica for client n's request `sequence`: each pair (an order and a signal) to the next replica, the
+    clients starting at different ones, so every replica gets both kinds alike. (Before 2026-11-29 20:30, request
+    i went to replica i mod 2: with two replicas one got every order and the other every signal.)"""
+    return service_urls[(n + sequence // 2) % len(service_urls)]
+
+
 async def _send(
     http: aiohttp.ClientSession, url: str, path: str, body: dict[str, str], key: str, started: float, results: Results
 ) -> None:
@@ -211,7 +218,8 @@ async def _client(
         if time.monotonic() >= until:
             return
         path, body = _request_for(n, sequence, prices, soak=bool(pause_s))
-        await _send(http, service_urls[sequence % len(service_urls)], path, body, key, time.perf_counter(), results)
+        url = _url_for(n, sequence, service_urls)
+        await _send(http, url, path, body, key, time.perf_counter(), results)
         if pause_s:
             await asyncio.sleep(pause_s)
 
@@ -241,9 +249,10 @@ async def _open_loop(
         if len(in_flight) >= max_in_flight:
             results.errors.append(f"request {i}: {max_in_flight} requests unanswered, not sent")
             continue
-        n = i % len(keys)
-        path, body = _request_for(n, i // len(keys), prices, soak=False)
-        task = asyncio.create_task(_send(http, service_urls[i % len(service_urls)], path, body, keys[n], due, results))
+        n, sequence = i % len(keys), i // len(keys)
+        path, body = _request_for(n, sequence, prices, soak=False)
+        url = _url_for(n, sequence, service_urls)
+        task = asyncio.create_task(_send(http, url, path, body, keys[n], due, results))
         in_flight.add(task)
         task.add_done_callback(in_flight.discard)
     if in_flight:
