@@ -54,6 +54,7 @@ bench: $(BENCH_STAMP)  ## Run the benchmarks (figures in the README)
 	$(BENCH_VENV)/bin/python benchmarks/okx_transport.py
 	$(BENCH_VENV)/bin/python benchmarks/okx_vs_ccxt.py
 	$(BENCH_VENV)/bin/python benchmarks/risk_check.py
+	$(BENCH_VENV)/bin/python benchmarks/fastapi_dependencies.py
 	$(BENCH_VENV)/bin/python benchmarks/twap_slippage.py
 
 clean:  ## Remove .venv and caches (keeps ./data)

@@ -9,7 +9,7 @@ from pydantic import AwareDatetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.api.deps import ExecutorDep, ReadKey, RuntimeDep, SessionDep, TradeKey
+from app.api.deps import ExecutorDep, ReadKey, SessionDep, TradeKey, TradingDep
 from app.api.errors import APIError
 from app.api.v1.trading.common import (
     ERRORS,
@@ -55,16 +55,14 @@ def _replay(existing: Order, request_fingerprint: str, response: Response) -> Or
 )
 async def create_order(
     body: OrderCreate,
-    key: TradeKey,
-    session: SessionDep,
-    executor: ExecutorDep,
-    runtime: RuntimeDep,
+    trading: TradingDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=100)] = None,
 ) -> Order:
     """Place an order: validated, risk-checked, written ahead, then sent. Sent twice with the same
     `client_order_id` (or `Idempotency-Key` header) it returns the first order instead of placing another."""
-    scoped = scoped_key(key.id, idempotency_key or body.client_order_id)
+    session = trading.session
+    scoped = scoped_key(trading.key.id, idempotency_key or body.client_order_id)
     request_fingerprint = fingerprint(body.model_dump(mode="json", exclude_unset=True, exclude={"client_order_id"}))
     if scoped is not None and (existing := await OrderManager(session).get_by_idempotency_key(scoped)) is not None:
         return _replay(existing, request_fingerprint, response)
@@ -82,9 +80,9 @@ async def create_order(
         instrument_type=InstrumentType(instrument_type_of(body.instrument_id)),
     )
     try:
-        return await executor.place_checked_order(
+        return await trading.executor.place_checked_order(
             params,
-            runtime.account,
+            trading.runtime.account,
             strategy_id=body.strategy_id,
             idempotency_key=scoped,
             request_fingerprint=request_fingerprint,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from sqlalchemy.exc import IntegrityError
 
-from app.api.deps import AdminKey, ExecutorDep, RuntimeDep, SessionDep, TradeKey
+from app.api.deps import AdminKey, RuntimeDep, TradingDep
 from app.api.errors import APIError
 from app.api.v1.trading.common import ERRORS, EXCHANGE_ERRORS, fingerprint, scoped_key
 from app.models.trading import Order
@@ -28,11 +28,10 @@ router = APIRouter(tags=["signals and risk"])
         409: {"model": ErrorResponse, "description": "the client_signal_id was used for a different signal"},
     },
 )
-async def post_signal(
-    signal: Signal, key: TradeKey, session: SessionDep, executor: ExecutorDep, runtime: RuntimeDep, response: Response
-) -> Order:
+async def post_signal(signal: Signal, trading: TradingDep, response: Response) -> Order:
     """A strategy's signal: risk-checked (a stale one is refused with `signal_expired`) and turned into an order."""
-    scoped = scoped_key(key.id, signal.client_signal_id)
+    session = trading.session
+    scoped = scoped_key(trading.key.id, signal.client_signal_id)
     fields = signal.model_dump(mode="json", exclude_unset=True, exclude={"client_signal_id"})
     request_fingerprint = fingerprint(fields)
 
@@ -48,9 +47,9 @@ async def post_signal(
     if scoped is not None and (existing := await replay()) is not None:
         return existing
     try:
-        return await executor.execute_signal(
+        return await trading.executor.execute_signal(
             signal.model_copy(update={"client_signal_id": scoped}),
-            runtime.account,
+            trading.runtime.account,
             request_fingerprint=request_fingerprint,
         )
     except IntegrityError:  # the same id raced in from a concurrent request: answer as if it came second
