@@ -23,9 +23,16 @@ buying and selling: buying only, the simulated account's 1,000,000 USDT runs out
 orders after that are (rightly) refused for insufficient balance.
 
 `--api-on-standbys` (with `--replicas 2` or more) sends the clients to the standby replicas only, so the leader does
-nothing but apply the exchange's pushes.
+nothing but apply the exchange's pushes. Otherwise each client's order/signal pairs go to the replicas in turn.
+
+`--arrival-rate R` runs an open loop instead: R requests a second, due on a fixed schedule whatever the answers,
+round the `--clients` keys; each latency counts from when the request was due, so a slow answer cannot hide its own
+delay (coordinated omission), and p99 at a given rate is measured as such. Before measuring, `--warmup` seconds (3)
+of the same load run unmeasured (the pools open their connections, statements get prepared); their orders are
+checked at the end with the others.
 
 Run: `.venv/bin/python benchmarks/load.py [--clients 16] [--duration 30] [--replicas 1] [--api-on-standbys]`
+     `.venv/bin/python benchmarks/load.py --arrival-rate 100 [--replicas 2]`
      `.venv/bin/python benchmarks/load.py --soak 600 --rate 100`
 """
 
