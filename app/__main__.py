@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import sys
 
 from app.config import Environment, Settings, SettingsError, load_settings
+from app.heap import settle_heap
 from app.log_config import configure_logging
 
 __all__ = ["main"]
@@ -27,7 +27,7 @@ def _serve(settings: Settings) -> None:
     if settings.environment is Environment.SIM:
         asyncio.run(_first_run_key(settings))
     app = create_app(settings)
-    _freeze_the_heap()
+    settle_heap()
     uvicorn.run(
         app,
         host=settings.host,
@@ -37,14 +37,6 @@ def _serve(settings: Settings) -> None:
         # The service is the system of record for orders: finish in-flight requests before stopping.
         timeout_graceful_shutdown=10,
     )
-
-
-def _freeze_the_heap() -> None:
-    """Move everything made while starting (modules, mappers, schemas, routes: several hundred thousand objects)
-    out of the garbage collector's reach. Otherwise every full collection walks all of it: a pause of ~90 ms in the
-    middle of an order, measured as the whole p99 of `benchmarks/load.py` at 50 orders/s (with it: ~6 ms)."""
-    gc.collect()
-    gc.freeze()
 
 
 async def _first_run_key(settings: Settings) -> None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import signal
 import ssl
 
+from app.heap import settle_heap
 from app.services.okx.simulator.config import (
     SANDBOX_API_KEY,
     SANDBOX_PASSPHRASE,
@@ -65,10 +65,9 @@ async def _serve(args: argparse.Namespace) -> None:
         ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
     simulator = OKXSimulator(config)
     await simulator.start(args.host, args.port, ssl_context=ssl_context)
-    # Out of the garbage collector's reach, as in the service (app/__main__.py): no full-collection pauses that a
-    # real exchange would not have in the latencies it is used to measure.
-    gc.collect()
-    gc.freeze()
+    # As in the service (`app.heap`): no collection pauses that a real exchange would not have in the latencies it
+    # is used to measure.
+    settle_heap()
     print(f"OKX simulator on {simulator.rest_url} (WebSocket {simulator.ws_private_url}, control /sim/v1)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
