@@ -17,7 +17,7 @@ from app.models.trading import ExecutionEvent, ExecutionEventType
 from app.services.trading.events import record_event_now
 from app.services.trading.risk import TradingState
 
-__all__ = ["StoredTradingState", "record_trading_state", "stored_trading_state"]
+__all__ = ["LATEST_STATE", "StoredTradingState", "record_trading_state", "stored_trading_state"]
 
 
 @dataclass(frozen=True)
