@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     okx_rest_url: str | None = None
     okx_ws_public_url: str | None = None
     okx_ws_private_url: str | None = None
+    # Place, cancel and amend over a private WebSocket of their own (OKX's trading ops) while it is connected, by
+    # REST otherwise: no HTTP request or signature per order, the same rate limits and answers.
+    okx_orders_over_websocket: bool = True
 
     # Risk limits of the spec (ExecutionRiskControl's config), in base units / quote units / fractions.
     risk_max_order_size: PositiveDecimal = Decimal("10")

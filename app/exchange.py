@@ -4,10 +4,15 @@
 to it over real HTTP/WebSocket, with the sandbox credentials both sides default to. `sim` with `OKX_REST_URL`: a
 simulator elsewhere (another process). `demo` / `live`: OKX itself (demo adds `x-simulated-trading: 1` and uses
 the demo WebSocket hosts). Nothing else in the code branches on the environment.
+
+The service (not the CLI) also opens the private WebSocket that carries its orders (`start_order_websocket`,
+unless `OKX_ORDERS_OVER_WEBSOCKET=false`): one per replica, apart from the order tracker's, so that an answer to an
+order never waits behind the pushes the tracker is applying.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from app.config import Environment, Settings
@@ -26,8 +31,16 @@ from app.services.okx.simulator import (
     OKXSimulator,
     SimulatorConfig,
 )
+from app.services.okx.websocket import OKXWebSocket, WSError, WSEvent
 
 __all__ = ["ExchangeConnection", "open_exchange"]
+
+log = logging.getLogger(__name__)
+
+
+async def _log_errors(event: WSEvent) -> None:
+    if isinstance(event, WSError):
+        log.warning("the orders' WebSocket: OKX error %s: %s", event.code, event.message)
 
 
 @dataclass
@@ -37,8 +50,21 @@ class ExchangeConnection:
     ws_public_url: str
     ws_private_url: str
     simulator: OKXSimulator | None = None
+    order_websocket: OKXWebSocket | None = None
+
+    async def start_order_websocket(self) -> None:
+        """Connect the WebSocket that carries orders (in the background: until it is up, orders go by REST)."""
+        if self.order_websocket is None and self.client.credentials is not None:
+            self.order_websocket = OKXWebSocket(
+                self.ws_private_url, credentials=self.client.credentials, clock=self.client.now_s, on_event=_log_errors
+            )
+            self.client.send_orders_over(self.order_websocket)
+            await self.order_websocket.start()
 
     async def close(self) -> None:
+        if self.order_websocket is not None:
+            self.client.send_orders_over(None)
+            await self.order_websocket.close()
         await self.client.aclose()
         if self.simulator is not None:
             await self.simulator.stop()

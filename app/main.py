@@ -63,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = create_session_factory(engine, direct=direct)
         exchange = await open_exchange(settings)
         app.state.exchange = exchange
+        if settings.okx_orders_over_websocket:
+            await exchange.start_order_websocket()
         trading = TradingRuntime(
             exchange.client,
             app.state.session_factory,

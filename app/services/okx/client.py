@@ -13,6 +13,12 @@ Transport: requests are httpx `Request`s sent straight to an httpx transport —
 (aiohttp's HTTP/1.1 client) — without `httpx.AsyncClient`'s per-request machinery (cookie extraction, URL merging,
 redirect handling), which measured more than ccxt's whole order path (benchmarks/okx_vs_ccxt.py). Tests pass
 `httpx.MockTransport` (respx) instead. The retry machinery is only built after a first failure.
+
+Orders over the WebSocket (`send_orders_over`): while a private WebSocket is connected and logged in, place,
+cancel and amend go as its trading ops instead of REST requests — no HTTP request and no signature per order; OKX
+counts them against the same rate limits and answers with the same items. Everything above applies unchanged
+(rate limiter, expTime, retries, outcome unknown on a lost answer); only the carrier differs. While it is down,
+they go by REST.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from app.services.okx.auth import OKXCredentials, iso_timestamp
-from app.services.okx.constants import LIVE_REST_URL, Path
+from app.services.okx.constants import LIVE_REST_URL, WS_OP_OF_PATH, Path
 from app.services.okx.errors import (
     OKXAuthError,
     OKXError,
@@ -48,6 +54,7 @@ from app.services.okx.errors import (
 from app.services.okx.metrics import REQUEST_ERRORS, REQUEST_SECONDS
 from app.services.okx.ratelimit import RateLimiter
 from app.services.okx.transport import AiohttpTransport, HttpxTransportAdapter, OKXTransport
+from app.services.okx.websocket import OKXWebSocket, WSNoAnswer, WSNotReady
 
 __all__ = ["OKXClient", "RetryPolicy", "encode_query", "first", "parse", "to_okx_json"]
 
@@ -168,6 +175,7 @@ class OKXClient:
         self._transport: OKXTransport = transport or AiohttpTransport()
         self._timeout = (min(timeout_s, 5.0), timeout_s)
         self._closed = False
+        self._order_websocket: OKXWebSocket | None = None
         self.trade = OKXTrade(self)
         self.account = OKXAccount(self)
         self.market = OKXMarket(self)
@@ -190,6 +198,10 @@ class OKXClient:
         if not self._closed:
             self._closed = True
             await self._transport.aclose()
+
+    def send_orders_over(self, websocket: OKXWebSocket | None) -> None:
+        """Place, cancel and amend over this private WebSocket while it is ready (None: always by REST)."""
+        self._order_websocket = websocket
 
     # --- time -------------------------------------------------------------------------------------------------
 
@@ -334,6 +346,16 @@ class OKXClient:
                 code="50011",
             ) from None
 
+        if exp_time_ms is not None and self.now_ms() >= exp_time_ms:
+            # Waiting (rate limit, backoff, clock sync) used up its validity: OKX would refuse it; it is not sent.
+            raise OKXRequestExpired(f"{method} {path}: expTime passed before it could be sent", code="50037")
+        websocket = self._order_websocket
+        if websocket is not None and method == "POST" and path in WS_OP_OF_PATH and websocket.ready:
+            answer = await self._send_over_websocket(
+                websocket, path, body, safe_to_repeat, exp_time_ms, client_order_id
+            )
+            if answer is not None:
+                return answer
         target = path + (f"?{query}" if query else "")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if auth:
@@ -346,9 +368,6 @@ class OKXClient:
         if self.demo:
             headers["x-simulated-trading"] = "1"
         if exp_time_ms is not None:
-            if self.now_ms() >= exp_time_ms:
-                # Waiting (rate limit, backoff, clock sync) used up its validity: OKX would refuse it; it is not sent.
-                raise OKXRequestExpired(f"{method} {path}: expTime passed before it could be sent", code="50037")
             headers["expTime"] = str(exp_time_ms)
         started = time.perf_counter()
         try:
@@ -371,6 +390,38 @@ class OKXClient:
             REQUEST_ERRORS.labels(path, exc.code or f"http_{status}").inc()
             raise
 
+    async def _send_over_websocket(
+        self,
+        websocket: OKXWebSocket,
+        path: str,
+        body: dict[str, Any] | list[dict[str, Any]] | None,
+        safe_to_repeat: bool,
+        exp_time_ms: int | None,
+        client_order_id: str | None,
+    ) -> list[Any] | None:
+        """A trade call as the WebSocket op it stands for; None if the WebSocket was not ready (nothing sent)."""
+        args = _okx_value(body if isinstance(body, list) else [body or {}])
+        started = time.perf_counter()
+        try:
+            payload = await websocket.call(
+                WS_OP_OF_PATH[path], args, timeout_s=self._timeout[1], exp_time_ms=exp_time_ms
+            )
+        except WSNotReady:
+            return None
+        except WSNoAnswer as exc:
+            REQUEST_ERRORS.labels(path, "transport").inc()
+            detail = f"WebSocket {path}: no answer ({exc})"
+            if safe_to_repeat:
+                raise OKXTransportError(detail) from exc
+            raise OKXOutcomeUnknown(detail, client_order_id=client_order_id, exp_time_ms=exp_time_ms) from exc
+        finally:
+            REQUEST_SECONDS.labels("WS", path).observe(time.perf_counter() - started)
+        try:
+            return self._interpret(200, payload, "WebSocket", path, safe_to_repeat, exp_time_ms, client_order_id)
+        except OKXError as exc:
+            REQUEST_ERRORS.labels(path, exc.code or "ws").inc()
+            raise
+
     def _read(
         self,
         status: int,
@@ -385,6 +436,19 @@ class OKXClient:
             payload = json.loads(raw)
         except ValueError:
             payload = None
+        return self._interpret(status, payload, method, path, safe_to_repeat, exp_time_ms, client_order_id)
+
+    def _interpret(
+        self,
+        status: int,
+        payload: Any,
+        method: str,
+        path: str,
+        safe_to_repeat: bool,
+        exp_time_ms: int | None,
+        client_order_id: str | None,
+    ) -> list[Any]:
+        """OKX's envelope (`code`, `msg`, `data`), as REST or a WebSocket op answered it, to data or an error."""
         if not isinstance(payload, dict) or "code" not in payload or not isinstance(payload.get("data") or [], list):
             detail = f"{method} {path}: HTTP {status} without a readable OKX envelope"
             if status == 429:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 __all__ = [
+    "WS_OP_OF_PATH",
+    "WS_TRADE_OPS",
     "BATCH_MAX",
     "DEMO_WS_PRIVATE_URL",
     "DEMO_WS_PUBLIC_URL",
@@ -49,6 +51,18 @@ class Path(StrEnum):
     BALANCE = "/api/v5/account/balance"
     POSITIONS = "/api/v5/account/positions"
     ACCOUNT_CONFIG = "/api/v5/account/config"
+
+
+# The private WebSocket's trading ops and the REST endpoint each stands for: OKX counts both against the same
+# rate limits, and answers with the same items (sCode/sMsg per order) in the same envelope.
+WS_TRADE_OPS: dict[str, str] = {
+    "order": Path.ORDER,
+    "batch-orders": Path.BATCH_ORDERS,
+    "cancel-order": Path.CANCEL_ORDER,
+    "batch-cancel-orders": Path.CANCEL_BATCH_ORDERS,
+    "amend-order": Path.AMEND_ORDER,
+}
+WS_OP_OF_PATH: dict[str, str] = {path: op for op, path in WS_TRADE_OPS.items()}
 
 
 class LimitKey(StrEnum):

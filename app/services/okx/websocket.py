@@ -5,12 +5,17 @@ and when the connection drops it reconnects with exponential backoff and jitter,
 subscription. Consumers read events with `async for event in ws` (or pass `on_event`): `WSPush` for channel data
 and `WSConnected` once the subscriptions are active again, with `reconnected=True` after a drop, so that the order
 tracker knows to fill the gap by REST.
+
+A private connection also carries OKX's trading ops (`call`): a request with an `id` whose answer is matched back
+by that `id`. A connection that drops with requests unanswered fails them with `WSNoAnswer` (they may or may not
+have been carried out); `WSNotReady` means nothing was sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import random
@@ -27,7 +32,7 @@ from app.services.okx.errors import OKXAuthError, OKXError
 from app.services.okx.metrics import WEBSOCKET_RECONNECTS
 from app.tasks import stop_tasks
 
-__all__ = ["OKXWebSocket", "WSConnected", "WSError", "WSEvent", "WSPush"]
+__all__ = ["OKXWebSocket", "WSConnected", "WSError", "WSEvent", "WSNoAnswer", "WSNotReady", "WSPush"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,14 @@ WSEvent = WSPush | WSConnected | WSError
 
 class _ConnectionLost(Exception):
     pass
+
+
+class WSNotReady(Exception):
+    """Not connected and logged in: the request was not sent."""
+
+
+class WSNoAnswer(Exception):
+    """The request was sent, or may have been, and no answer came (connection lost, or the wait timed out)."""
 
 
 def _key(arg: dict[str, Any]) -> str:
@@ -103,6 +116,8 @@ class OKXWebSocket:
         self.connections = 0
         self.reconnects = 0
         self.last_message_at: float | None = None
+        self._answers: dict[str, asyncio.Future[dict[str, Any]]] = {}  # by request id, until answered
+        self._request_ids = itertools.count(1)
         # Since when (monotonic) there has been no working connection; None while connected.
         self.disconnected_since: float | None = time.monotonic()
 
@@ -119,6 +134,7 @@ class OKXWebSocket:
 
     async def close(self) -> None:
         self._closing = True
+        self._fail_unanswered("the WebSocket was closed before the answer")
         if self._connection is not None:
             with contextlib.suppress(Exception):
                 await self._connection.close()
@@ -164,6 +180,45 @@ class OKXWebSocket:
         if gone and self._connection is not None and self.connected.is_set():
             await self._send({"op": "unsubscribe", "args": gone})
 
+    # --- requests (trading ops) ----------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """Connected and, on a private connection, logged in: a request sent now can be answered."""
+        return self._connection is not None and self.connected.is_set() and self.logged_in
+
+    async def call(
+        self, op: str, args: list[dict[str, Any]], *, timeout_s: float, exp_time_ms: int | None = None
+    ) -> dict[str, Any]:
+        """Send one op (`order`, `cancel-order`, …) and return OKX's answer to it, its envelope as is."""
+        connection = self._connection
+        if connection is None or not self.ready:
+            raise WSNotReady(f"{self.url} is not connected and logged in")
+        request_id = str(next(self._request_ids))
+        message: dict[str, Any] = {"id": request_id, "op": op, "args": args}
+        if exp_time_ms is not None:
+            message["expTime"] = str(exp_time_ms)
+        answer = asyncio.get_running_loop().create_future()
+        self._answers[request_id] = answer
+        try:
+            try:
+                await connection.send(json.dumps(message, separators=(",", ":")))
+            except websockets.WebSocketException as exc:  # the frame may have gone out before the connection died
+                raise WSNoAnswer(f"{op}: sending failed ({type(exc).__name__}: {exc})") from exc
+            try:
+                async with asyncio.timeout(timeout_s):
+                    return await answer
+            except TimeoutError as exc:
+                raise WSNoAnswer(f"{op}: no answer within {timeout_s:g} s") from exc
+        finally:
+            self._answers.pop(request_id, None)
+
+    def _fail_unanswered(self, why: str) -> None:
+        answers, self._answers = self._answers, {}
+        for answer in answers.values():
+            if not answer.done():
+                answer.set_exception(WSNoAnswer(why))
+
     # --- connection loop ----------------------------------------------------------------------------------
 
     def _backoff_s(self, attempt: int) -> float:
@@ -190,6 +245,7 @@ class OKXWebSocket:
                 log.exception("OKX WebSocket %s: unexpected error; reconnecting", self.url)
             finally:
                 self._connection = None
+                self._fail_unanswered(f"the connection to {self.url} was lost before the answer")
                 if self.connected.is_set() or self.disconnected_since is None:
                     self.disconnected_since = time.monotonic()
                 self.connected.clear()
@@ -266,6 +322,11 @@ class OKXWebSocket:
             message = None
         if not isinstance(message, dict):
             log.warning("OKX WebSocket sent a frame that is not a JSON object: %.200s", text)
+            return None
+        if "op" in message and "id" in message:
+            answer = self._answers.pop(str(message["id"]), None)
+            if answer is not None and not answer.done():
+                answer.set_result(message)
             return None
         if "data" in message and "arg" in message:
             arg, data = message["arg"], message["data"]

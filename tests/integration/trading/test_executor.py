@@ -6,6 +6,7 @@ every expected number below is computed by hand from those prices and OKX's fee 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
 
@@ -26,7 +27,9 @@ from app.models.trading import (
     Trade,
     TradeMode,
 )
+from app.services.okx.client import OKXClient
 from app.services.okx.simulator import OKXSimulator
+from app.services.okx.websocket import OKXWebSocket
 from app.services.trading.errors import OrderNotCancelable, RiskRejected
 from app.services.trading.executor import TradeExecutor
 from app.services.trading.order_manager import OrderManager, OrderParams
@@ -191,6 +194,30 @@ async def test_lost_answer_is_reconciled_by_client_order_id(
     assert order.exchange_order_id is not None
     orders_on_exchange = [o for o in sim.exchange.state()["orders"] if o["clOrdId"] == order.client_order_id]
     assert len(orders_on_exchange) == 1  # never sent twice
+
+
+async def test_an_order_over_the_websocket_whose_answer_is_lost_is_reconciled(
+    executor: TradeExecutor, okx: OKXClient, sim: OKXSimulator
+) -> None:
+    """The same as by REST: unknown, then found by clOrdId; never sent twice."""
+    async with OKXWebSocket(sim.ws_private_url, credentials=okx.credentials, clock=okx.now_s) as ws:
+        okx.send_orders_over(ws)
+        async with asyncio.timeout(5):
+            while not ws.ready:
+                await asyncio.sleep(0.01)
+        placed = await executor.place_order(limit("BTC-USDT", BUY, "0.1", "49000"))
+        sim.faults.update({"lose_response_rate": 1})
+        lost = await executor.place_order(limit("BTC-USDT", BUY, "0.1", "48000"))
+        sim.faults.update({"lose_response_rate": 0})
+        async with asyncio.timeout(5):  # the lost answer cut the WebSocket (not a REST connection): it comes back
+            while ws.reconnects < 1:
+                await asyncio.sleep(0.02)
+        okx.send_orders_over(None)
+
+    assert placed.status is OrderStatus.LIVE and lost.status is OrderStatus.LIVE
+    assert lost.exchange_order_id is not None
+    for order in (placed, lost):
+        assert [o["clOrdId"] for o in sim.exchange.state()["orders"]].count(order.client_order_id) == 1
 
 
 async def test_execute_signal_and_risk_rejection(executor: TradeExecutor, db_session: AsyncSession) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from app.services.okx.auth import sign
-from app.services.okx.constants import BATCH_MAX, Path
+from app.services.okx.constants import BATCH_MAX, WS_TRADE_OPS, Path
 from app.services.okx.ratelimit import RateLimiter
 from app.services.okx.simulator.config import SimulatorConfig
 from app.services.okx.simulator.engine import SimError, SimExchange, SimOrder
@@ -41,14 +41,14 @@ def _reply(payload: dict[str, Any], status: int = 200) -> web.Response:
     return web.Response(body=json.dumps(payload, separators=(",", ":")), status=status, content_type="application/json")
 
 
-def _items_reply(items: list[dict[str, Any]]) -> web.Response:
+def _items_envelope(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Trade endpoints: "0" when every item succeeded, "1" when all failed, "2" when some did."""
     failed = sum(1 for item in items if item["sCode"] != "0")
     if failed == 0:
-        return _reply(_envelope(items))
+        return _envelope(items)
     if failed == len(items):
-        return _reply(_envelope(items, "1", "All operations failed"))
-    return _reply(_envelope(items, "2", "Bulk operation partially succeeded"))
+        return _envelope(items, "1", "All operations failed")
+    return _envelope(items, "2", "Bulk operation partially succeeded")
 
 
 class RestApi:
@@ -78,7 +78,7 @@ class RestApi:
             ("GET", "/api/v5/asset/currencies"): self.currencies,
             ("POST", Path.CANCEL_ALL_AFTER): self.cancel_all_after,
         }
-        self._trade_routes: dict[str, Callable[[web.Request, Any], Awaitable[web.Response]]] = {
+        self._trade_routes: dict[str, Callable[[Any], list[dict[str, Any]]]] = {
             Path.ORDER: self.place_order,
             Path.BATCH_ORDERS: self.place_batch,
             Path.CANCEL_ORDER: self.cancel_order,
@@ -122,15 +122,10 @@ class RestApi:
             return web.Response(status=502, text="<html><body>502 Bad Gateway</body></html>", content_type="text/html")
         try:
             if method == "POST" and path in self._trade_routes:
-                expired = self._expired(request)
-                response = expired if expired is not None else await self._trade_routes[path](request, body)
-                if (
-                    path in LOSABLE_PATHS
-                    and faults.lose_response_rate
-                    and self._rng.random() < faults.lose_response_rate
-                ):
+                payload, status = self._trade(path, body, request.headers.get("expTime", ""))
+                if self._loses_answer(path):
                     return self._lose(request)
-                return response
+                return _reply(payload, status)
             route = self._routes.get((method, path))
             if route is None:
                 return _reply(
@@ -174,18 +169,40 @@ class RestApi:
             return refuse("50113", "Invalid signature.")
         return None
 
-    def _expired(self, request: web.Request) -> web.Response | None:
-        """OKX does not process a place/amend that arrives after its `expTime`."""
-        exp_time = request.headers.get("expTime", "")
-        if request.path not in EXP_TIME_PATHS or not exp_time:
-            return None
+    def _trade(self, path: str, body: Any, exp_time: str) -> tuple[dict[str, Any], int]:
+        """A trade endpoint's envelope and HTTP status, whether it came by REST or as a WebSocket op."""
+        if path in EXP_TIME_PATHS and exp_time:
+            # OKX does not process a place/amend that arrives after its `expTime`.
+            try:
+                deadline = int(exp_time)
+            except ValueError:
+                return _envelope([], "51000", "Parameter expTime error"), 400
+            if self.now_ms() > deadline:
+                return _envelope([], "50037", "Order expired."), 200
+        return _items_envelope(self._trade_routes[path](body)), 200
+
+    def _loses_answer(self, path: str) -> bool:
+        rate = self.faults.lose_response_rate
+        return path in LOSABLE_PATHS and bool(rate) and self._rng.random() < rate
+
+    async def trade_op(self, op: str, args: Any, exp_time: str) -> dict[str, Any] | None:
+        """A trading op from the private WebSocket (`order`, `cancel-order`, …): the same rate limits (OKX shares
+        them with REST), expTime, faults and answers as the REST endpoint it stands for. None: the lose-response
+        fault struck (the work is done, no answer goes out)."""
+        path = WS_TRADE_OPS[op]
+        if not isinstance(args, list) or not args:
+            return _envelope([], "60013", "Invalid args")
+        if not await self._limiter.try_acquire("POST", path, args):
+            return _envelope([], "50011", "Too Many Requests")
+        faults = self.faults
+        if faults.error_rate and self._rng.random() < faults.error_rate:
+            return _envelope([], "50001", "Service temporarily unavailable. Please try again later.")
+        body = args if path in (Path.BATCH_ORDERS, Path.CANCEL_BATCH_ORDERS) else args[0]
         try:
-            deadline = int(exp_time)
-        except ValueError:
-            return _reply(_envelope([], "51000", "Parameter expTime error"), 400)
-        if self.now_ms() <= deadline:
-            return None
-        return _reply(_envelope([], "50037", "Order expired."))
+            payload, _ = self._trade(path, body, exp_time)
+        except SimError as exc:
+            payload = _envelope([], exc.code, exc.message)
+        return None if self._loses_answer(path) else payload
 
     @staticmethod
     def _lose(request: web.Request) -> web.Response:
@@ -216,15 +233,15 @@ class RestApi:
         except SimError as exc:
             return self._order_item(None, str(params.get("clOrdId") or ""), exc)
 
-    async def place_order(self, request: web.Request, body: Any) -> web.Response:
-        return _items_reply([self._place_one(body)])
+    def place_order(self, body: Any) -> list[dict[str, Any]]:
+        return [self._place_one(body)]
 
-    async def place_batch(self, request: web.Request, body: Any) -> web.Response:
+    def place_batch(self, body: Any) -> list[dict[str, Any]]:
         # ccxt places even a single order through this path, as a one-element array.
         orders = body if isinstance(body, list) else [body]
         if not orders or len(orders) > BATCH_MAX:
             raise SimError("51000", "Parameter orders error")
-        return _items_reply([self._place_one(params) for params in orders])
+        return [self._place_one(params) for params in orders]
 
     def _cancel_one(self, params: Any) -> dict[str, Any]:
         if not isinstance(params, dict):
@@ -238,16 +255,16 @@ class RestApi:
             item["ordId"] = str(p.get("ordId", ""))
             return item
 
-    async def cancel_order(self, request: web.Request, body: Any) -> web.Response:
-        return _items_reply([self._cancel_one(body)])
+    def cancel_order(self, body: Any) -> list[dict[str, Any]]:
+        return [self._cancel_one(body)]
 
-    async def cancel_batch(self, request: web.Request, body: Any) -> web.Response:
+    def cancel_batch(self, body: Any) -> list[dict[str, Any]]:
         cancels = body if isinstance(body, list) else [body]
         if not cancels or len(cancels) > BATCH_MAX:
             raise SimError("51000", "Parameter orders error")
-        return _items_reply([self._cancel_one(params) for params in cancels])
+        return [self._cancel_one(params) for params in cancels]
 
-    async def amend_order(self, request: web.Request, body: Any) -> web.Response:
+    def amend_order(self, body: Any) -> list[dict[str, Any]]:
         params = body if isinstance(body, dict) else {}
         req_id = str(params.get("reqId") or "")
         try:
@@ -257,7 +274,7 @@ class RestApi:
             item = self._order_item(None, str(params.get("clOrdId") or ""), exc)
             item["ordId"] = str(params.get("ordId") or "")
         item["reqId"] = req_id
-        return _items_reply([item])
+        return [item]
 
     async def cancel_all_after(self, request: web.Request, body: Any) -> list[Any]:
         params = body if isinstance(body, dict) else {}

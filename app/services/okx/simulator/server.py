@@ -40,7 +40,7 @@ class OKXSimulator:
         self._clock = clock
         self.exchange = SimExchange(self.config.instruments, self.config.balances, seed=self.config.seed)
         self.rest = RestApi(self.exchange, self.config, clock)
-        self.ws = WsHub(self.exchange, self.config, clock)
+        self.ws = WsHub(self.exchange, self.config, clock, trade=self.rest.trade_op)
         self.app = web.Application(client_max_size=2**20)
         self.rest.add_routes(self.app)
         self.ws.add_routes(self.app)

@@ -1,5 +1,6 @@
 """The simulator's OKX v5 WebSockets: `/ws/v5/private` (login; `orders`, `positions`, `account`) and
-`/ws/v5/public` (`tickers`, `books`), with text `ping`→`pong` and OKX's idle disconnect (close 4004).
+`/ws/v5/public` (`tickers`, `books`), with text `ping`→`pong` and OKX's idle disconnect (close 4004). The private one
+also carries OKX's trading ops (`order`, `cancel-order`, …), carried out by the REST surface's own code (`TradeOp`).
 
 Private pushes follow every order change and fill the engine publishes, in OKX's push format, through a per-
 connection queue (so they keep their order) where the duplicate / reorder faults act. Public channels are pushed
@@ -15,7 +16,7 @@ import random
 import time
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -23,11 +24,15 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from app.services.okx.auth import WS_LOGIN_PATH, sign
+from app.services.okx.constants import WS_TRADE_OPS
 from app.services.okx.simulator.config import SimulatorConfig
 from app.services.okx.simulator.engine import SimError, SimExchange
 from app.tasks import stop_tasks
 
-__all__ = ["WsHub", "book_checksum"]
+__all__ = ["TradeOp", "WsHub", "book_checksum"]
+
+# Carries out one trading op (op, args, expTime) as its REST endpoint would; None when the answer is to be lost.
+TradeOp = Callable[[str, Any, str], Awaitable[dict[str, Any] | None]]
 
 PRIVATE_CHANNELS = {"orders", "positions", "account"}
 PUBLIC_CHANNELS = {"tickers", "books"}
@@ -71,11 +76,20 @@ class _Session:
     held_timer: asyncio.TimerHandle | None = None
     tickers: dict[str, str] = field(default_factory=dict)
     books: dict[str, _BookState] = field(default_factory=dict)
+    delayed: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 class WsHub:
-    def __init__(self, exchange: SimExchange, config: SimulatorConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        exchange: SimExchange,
+        config: SimulatorConfig,
+        clock: Callable[[], float] = time.time,
+        *,
+        trade: TradeOp | None = None,
+    ) -> None:
         self.exchange = exchange
+        self.trade = trade
         self.config = config
         self.faults = config.faults
         self._clock = clock
@@ -127,7 +141,7 @@ class WsHub:
             self.sessions.discard(session)
             if session.held_timer is not None:
                 session.held_timer.cancel()
-            await stop_tasks([writer])
+            await stop_tasks([writer, *session.delayed])
         return ws
 
     async def _write(self, session: _Session) -> None:
@@ -162,8 +176,36 @@ class WsHub:
         elif op in ("subscribe", "unsubscribe"):
             for arg in args if isinstance(args, list) else []:
                 self._subscription(session, op, arg, message.get("id"))
+        elif op in WS_TRADE_OPS and session.private:
+            if self.faults.latency_ms:  # answered later, without holding up the ops behind it
+                task = asyncio.create_task(self._trade_later(session, op, message))
+                session.delayed.add(task)
+                task.add_done_callback(session.delayed.discard)
+            else:
+                await self._trade(session, op, message)
         else:
             self._error(session, "60012", f"Invalid request: {text[:200]}")
+
+    async def _trade_later(self, session: _Session, op: str, message: dict[str, Any]) -> None:
+        await asyncio.sleep(self.faults.latency_ms / 1000)
+        await self._trade(session, op, message)
+
+    async def _trade(self, session: _Session, op: str, message: dict[str, Any]) -> None:
+        """A trading op: answered with its `id`, OKX's envelope and `inTime`/`outTime` (µs), like the REST call."""
+        in_time = str(int(self._clock() * 1_000_000))
+        reply: dict[str, Any] = {"id": str(message.get("id") or ""), "op": op}
+        if not session.logged_in:
+            reply |= {"code": "60011", "msg": "Please log in", "data": []}
+        elif self.trade is None:
+            reply |= {"code": "60012", "msg": f"Invalid request: op {op} is not served here", "data": []}
+        else:
+            payload = await self.trade(op, message.get("args"), str(message.get("expTime") or ""))
+            if payload is None:  # the lose-response fault: the work is done, the connection is cut unanswered
+                await session.ws.close(code=1011, message=b"Connection lost")
+                return
+            reply |= payload
+        reply["inTime"], reply["outTime"] = in_time, str(int(self._clock() * 1_000_000))
+        self._send(session, reply)
 
     def _login(self, session: _Session, args: Any) -> None:
         try:
