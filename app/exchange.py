@@ -56,7 +56,11 @@ class ExchangeConnection:
         """Connect the WebSocket that carries orders (in the background: until it is up, orders go by REST)."""
         if self.order_websocket is None and self.client.credentials is not None:
             self.order_websocket = OKXWebSocket(
-                self.ws_private_url, credentials=self.client.credentials, clock=self.client.now_s, on_event=_log_errors
+                self.ws_private_url,
+                credentials=self.client.credentials,
+                clock=self.client.now_s,
+                on_event=_log_errors,
+                compress=False,  # answers of a few hundred bytes: compressing them costs CPU and saves nothing
             )
             self.client.send_orders_over(self.order_websocket)
             await self.order_websocket.start()

@@ -96,8 +96,10 @@ class OKXWebSocket:
         reconnect_base_s: float = 0.5,
         reconnect_max_s: float = 30.0,
         on_event: Callable[[WSEvent], Awaitable[None]] | None = None,
+        compress: bool = True,
     ) -> None:
         self.url = url
+        self.compress = compress  # per-message deflate: worth it for books, not for a few hundred bytes per order
         self.credentials = credentials
         self.ping_interval_s = ping_interval_s
         self.pong_timeout_s = pong_timeout_s
@@ -230,7 +232,11 @@ class OKXWebSocket:
         while not self._closing:
             try:
                 async with websockets.connect(
-                    self.url, ping_interval=None, open_timeout=self.handshake_timeout_s, max_size=2**23
+                    self.url,
+                    ping_interval=None,
+                    open_timeout=self.handshake_timeout_s,
+                    max_size=2**23,
+                    compression="deflate" if self.compress else None,
                 ) as connection:
                     self._connection = connection
                     await self._handshake(connection)

@@ -229,3 +229,14 @@ async def test_the_simulator_answers_ops_as_okx() -> None:
         assert sim.exchange.find_order("BTC-USDT", None, "raw2") is None  # not processed
         assert batch["code"] == "2" and [item["sCode"] == "0" for item in batch["data"]] == [True, False]
         assert (not_logged_in["id"], not_logged_in["code"]) == ("a4", "60011")
+
+
+async def test_the_orders_websocket_can_go_uncompressed(sim: OKXSimulator) -> None:
+    extensions: list[list[Any]] = []
+    for compress in (True, False):
+        async with OKXWebSocket(sim.ws_private_url, credentials=CREDENTIALS, compress=compress) as ws:
+            await _connected(ws)
+            assert ws._connection is not None
+            extensions.append(ws._connection.protocol.extensions)
+    compressed, plain = extensions
+    assert [type(extension).__name__ for extension in compressed] == ["PerMessageDeflate"] and plain == []

@@ -359,3 +359,23 @@ async def test_amend_races_a_fill_and_the_books_stay_consistent(okx: OKXClient, 
     else:  # the amend won: re-priced below the market, nothing filled
         assert (final.state, final.px, fills) == ("live", Decimal("47000"), [])
     assert sum((f.fill_sz for f in fills), Decimal(0)) == final.acc_fill_sz
+
+
+async def test_a_channel_nobody_listens_to_costs_nothing(sim: OKXSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The account's balance is built for a push only while someone listens to `account` (it was 7 % of the
+    simulator's CPU under load, for pushes nobody had asked for)."""
+    exchange = sim.exchange
+    built: list[Any] = []
+    balance = exchange.balance
+    monkeypatch.setattr(exchange, "balance", lambda *args, **kwargs: built.append(args) or balance(*args, **kwargs))
+    heard: list[str] = []
+    listening = {"orders"}
+    exchange.subscribe(lambda channel, _data: heard.append(channel), wants=listening.__contains__)
+    market_buy = {"instId": "BTC-USDT", "tdMode": "cash", "side": "buy", "ordType": "market", "sz": "0.01"}
+
+    exchange.place(market_buy | {"tgtCcy": "base_ccy"}, sim.now_ms())
+    assert built == [] and set(heard) == {"orders"}
+
+    listening.add("account")
+    exchange.place(market_buy | {"tgtCcy": "base_ccy"}, sim.now_ms())
+    assert built and "account" in heard

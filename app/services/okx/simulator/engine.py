@@ -229,6 +229,7 @@ class SimExchange:
         self._pending_client_ids: dict[str, SimOrder] = {}
         self.fills: list[dict[str, Any]] = []
         self._listeners: list[Listener] = []
+        self._wants: list[Callable[[str], bool]] = []
         self._order_seq = 0
         self._trade_seq = 0
         self._bill_seq = 0
@@ -236,24 +237,30 @@ class SimExchange:
 
     # --- listeners ------------------------------------------------------------------------------------------
 
-    def subscribe(self, listener: Listener) -> None:
+    def subscribe(self, listener: Listener, *, wants: Callable[[str], bool] | None = None) -> None:
+        """Call `listener(channel, data)` on every change; `wants(channel)` says whether a channel's data is needed
+        now, so that nothing is built for a channel nobody listens to (the account's balance on every fill)."""
         self._listeners.append(listener)
+        self._wants.append(wants or (lambda _channel: True))
+
+    def _listened(self, channel: str) -> bool:
+        return any(wants(channel) for wants in self._wants)
 
     def _publish(self, channel: str, data: dict[str, Any]) -> None:
         for listener in self._listeners:
             listener(channel, data)
 
     def _publish_order(self, order: SimOrder) -> None:
-        if self._listeners:
+        if self._listened("orders"):
             self._publish("orders", order.to_okx(push=True))
 
     def _publish_account(self, currencies: Iterable[str]) -> None:
-        if self._listeners:
+        if self._listened("account"):
             self._publish("account", self.balance(list(currencies)))
 
     def _publish_position(self, inst_id: str) -> None:
         position = self.positions.get(inst_id)
-        if self._listeners and position is not None:
+        if position is not None and self._listened("positions"):
             self._publish("positions", self._position_to_okx(position))
 
     # --- lookups --------------------------------------------------------------------------------------------

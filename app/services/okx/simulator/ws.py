@@ -95,7 +95,7 @@ class WsHub:
         self._clock = clock
         self._rng = random.Random(f"{config.seed}:pushes")
         self.sessions: set[_Session] = set()
-        exchange.subscribe(self._on_exchange_event)
+        exchange.subscribe(self._on_exchange_event, wants=self._has_subscribers)
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/ws/v5/private", self.private_handler)
@@ -291,6 +291,13 @@ class WsHub:
         return {**balance, "details": [d for d in balance["details"] if d["ccy"] == arg["ccy"]]}
 
     # --- private pushes -------------------------------------------------------------------------------------
+
+    def _has_subscribers(self, channel: str) -> bool:
+        return any(
+            session.logged_in and any(arg["channel"] == channel for arg in session.subscriptions)
+            for session in self.sessions
+            if session.private
+        )
 
     def _on_exchange_event(self, channel: str, data: dict[str, Any]) -> None:
         for session in self.sessions:
