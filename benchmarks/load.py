@@ -325,6 +325,20 @@ async def _histogram(http: aiohttp.ClientSession, service_urls: list[str], key: 
     return histogram
 
 
+async def _order_carriers(http: aiohttp.ClientSession, service_urls: list[str], key: str) -> Counter[str]:
+    """How many order placements went by WebSocket op and how many by REST (`okx_request_seconds` by method)."""
+    carriers: Counter[str] = Counter()
+    for url in service_urls:
+        async with http.get(f"{url}/metrics", headers={"Authorization": f"Bearer {key}"}) as response:
+            text = await response.text()
+        for family in text_string_to_metric_families(text):
+            if family.name == "okx_request_seconds":
+                for sample in family.samples:
+                    if sample.name.endswith("_count") and sample.labels.get("endpoint") == "/api/v5/trade/order":
+                        carriers["WebSocket" if sample.labels["method"] == "WS" else "REST"] += int(sample.value)
+    return carriers
+
+
 OPEN = "status NOT IN ('filled', 'canceled', 'rejected', 'failed', 'expired')"
 
 
@@ -579,6 +593,11 @@ async def main() -> None:
             )
             if groups[3]:
                 print(f"group commits (direct lane): {groups[3]:,}, {groups[2]:.1f} units of work each on average")
+            carriers = await _order_carriers(http, [url for _, url in services], keys[-1])
+            print(
+                f"orders placed over the WebSocket: {carriers['WebSocket']:,}, by REST: {carriers['REST']:,} "
+                "(since the start, warm-up included)"
+            )
             busy = sum(seconds for name, seconds in cpu.items() if "of which" not in name)  # each process once
             per_order = {name: seconds * 1000 / max(len(results.accepted), 1) for name, seconds in cpu.items()}
             print(
