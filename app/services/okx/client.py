@@ -346,9 +346,7 @@ class OKXClient:
                 code="50011",
             ) from None
 
-        if exp_time_ms is not None and self.now_ms() >= exp_time_ms:
-            # Waiting (rate limit, backoff, clock sync) used up its validity: OKX would refuse it; it is not sent.
-            raise OKXRequestExpired(f"{method} {path}: expTime passed before it could be sent", code="50037")
+        self._refuse_if_expired(method, path, exp_time_ms)
         websocket = self._order_websocket
         if websocket is not None and method == "POST" and path in WS_OP_OF_PATH and websocket.ready:
             answer = await self._send_over_websocket(
@@ -368,6 +366,7 @@ class OKXClient:
         if self.demo:
             headers["x-simulated-trading"] = "1"
         if exp_time_ms is not None:
+            self._refuse_if_expired(method, path, exp_time_ms)  # the clock sync above may have taken a while
             headers["expTime"] = str(exp_time_ms)
         started = time.perf_counter()
         try:
@@ -389,6 +388,11 @@ class OKXClient:
         except OKXError as exc:
             REQUEST_ERRORS.labels(path, exc.code or f"http_{status}").inc()
             raise
+
+    def _refuse_if_expired(self, method: str, path: str, exp_time_ms: int | None) -> None:
+        if exp_time_ms is not None and self.now_ms() >= exp_time_ms:
+            # Waiting (rate limit, backoff, clock sync) used up its validity: OKX would refuse it; it is not sent.
+            raise OKXRequestExpired(f"{method} {path}: expTime passed before it could be sent", code="50037")
 
     async def _send_over_websocket(
         self,

@@ -186,7 +186,8 @@ class OKXWebSocket:
 
     @property
     def ready(self) -> bool:
-        """Connected and, on a private connection, logged in: a request sent now can be answered."""
+        """Connected and logged in (trading ops exist on a private connection only): a request sent now can be
+        answered."""
         return self._connection is not None and self.connected.is_set() and self.logged_in
 
     async def call(

@@ -221,6 +221,7 @@ async def test_the_simulator_answers_ops_as_okx() -> None:
             },
         )
         not_logged_in = await _raw_op(sim, {"id": "a4", "op": "order", "args": [body]}, login=False)
+        malformed = await _raw_op(sim, {"id": "a5", "op": "order", "args": ["not an object"]})
 
         assert placed["id"] == "a1" and placed["op"] == "order" and placed["code"] == "0"
         assert placed["data"][0]["clOrdId"] == "raw1" and placed["data"][0]["sCode"] == "0"
@@ -229,6 +230,7 @@ async def test_the_simulator_answers_ops_as_okx() -> None:
         assert sim.exchange.find_order("BTC-USDT", None, "raw2") is None  # not processed
         assert batch["code"] == "2" and [item["sCode"] == "0" for item in batch["data"]] == [True, False]
         assert (not_logged_in["id"], not_logged_in["code"]) == ("a4", "60011")
+        assert (malformed["id"], malformed["code"], malformed["data"]) == ("a5", "60013", [])
 
 
 async def test_the_orders_websocket_can_go_uncompressed(sim: OKXSimulator) -> None:

@@ -190,7 +190,7 @@ class RestApi:
         them with REST), expTime, faults and answers as the REST endpoint it stands for. None: the lose-response
         fault struck (the work is done, no answer goes out)."""
         path = WS_TRADE_OPS[op]
-        if not isinstance(args, list) or not args:
+        if not isinstance(args, list) or not args or not all(isinstance(arg, dict) for arg in args):
             return _envelope([], "60013", "Invalid args")
         if not await self._limiter.try_acquire("POST", path, args):
             return _envelope([], "50011", "Too Many Requests")
