@@ -56,12 +56,19 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
-from _database import recreate_database
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.db import create_engine, create_session_factory
-from app.heap import settle_heap
-from app.services.auth import create_api_key
+# The checkout this script belongs to: it and the processes it starts run that checkout's code, wherever they start
+# (through the editable install, `import app` would otherwise find the checkout the virtualenv was installed from,
+# and a baseline checkout would be measured with another's service).
+CHECKOUT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(CHECKOUT))
+
+from _database import recreate_database  # noqa: E402
+
+from app.db import create_engine, create_session_factory  # noqa: E402
+from app.heap import settle_heap  # noqa: E402
+from app.services.auth import create_api_key  # noqa: E402
 
 INSTRUMENTS = [
     "BTC-USDT", "ETH-USDT", "SOL-USDT", "XRP-USDT", "DOGE-USDT", "ADA-USDT", "AVAX-USDT", "LINK-USDT", "DOT-USDT",
@@ -101,11 +108,17 @@ async def _prepare_database(url: str, clients: int) -> list[str]:
     return keys
 
 
+def _own_code(environment: dict[str, str]) -> dict[str, str]:
+    inherited = environment.get("PYTHONPATH")
+    return {**environment, "PYTHONPATH": str(CHECKOUT) + (os.pathsep + inherited if inherited else "")}
+
+
 def _start_simulator(workdir: Path) -> tuple[subprocess.Popen[str], str]:
     port = _free_port()
     log = (workdir / "simulator.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "app.services.okx.simulator", "--port", str(port), "--many-instruments"],
+        env=_own_code(dict(os.environ)),
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
@@ -128,7 +141,11 @@ def _start_service(workdir: Path, database_url: str, okx_url: str, n: int) -> tu
     }
     log = (workdir / f"service-{n}.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve"], env=environment, cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "app", "serve"],
+        env=_own_code(environment),
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     return process, f"http://127.0.0.1:{port}"
 
