@@ -110,6 +110,17 @@ def encode_query(params: dict[str, Any] | None) -> str:
     return urlencode(pairs, quote_via=quote, safe=QUERY_SAFE)
 
 
+def _no_answer(
+    path: str, detail: str, safe_to_repeat: bool, client_order_id: str | None, exp_time_ms: int | None
+) -> OKXError:
+    """A request sent (or maybe sent) without an answer, by either carrier: safe to repeat, a transport error;
+    otherwise (a place or amend) the exchange may have carried it out, so its outcome is unknown."""
+    REQUEST_ERRORS.labels(path, "transport").inc()
+    if safe_to_repeat:
+        return OKXTransportError(detail)
+    return OKXOutcomeUnknown(detail, client_order_id=client_order_id, exp_time_ms=exp_time_ms)
+
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -374,11 +385,8 @@ class OKXClient:
                 method, self.base_url + target, headers, content.encode() if content else None, self._timeout
             )
         except httpx.TransportError as exc:
-            REQUEST_ERRORS.labels(path, "transport").inc()
             detail = f"{method} {path}: no answer ({type(exc).__name__}: {exc})"
-            if safe_to_repeat:
-                raise OKXTransportError(detail) from exc
-            raise OKXOutcomeUnknown(detail, client_order_id=client_order_id, exp_time_ms=exp_time_ms) from exc
+            raise _no_answer(path, detail, safe_to_repeat, client_order_id, exp_time_ms) from exc
         finally:
             REQUEST_SECONDS.labels(method, path).observe(time.perf_counter() - started)
         if log.isEnabledFor(logging.DEBUG):
@@ -413,11 +421,8 @@ class OKXClient:
         except WSNotReady:
             return None
         except WSNoAnswer as exc:
-            REQUEST_ERRORS.labels(path, "transport").inc()
             detail = f"WebSocket {path}: no answer ({exc})"
-            if safe_to_repeat:
-                raise OKXTransportError(detail) from exc
-            raise OKXOutcomeUnknown(detail, client_order_id=client_order_id, exp_time_ms=exp_time_ms) from exc
+            raise _no_answer(path, detail, safe_to_repeat, client_order_id, exp_time_ms) from exc
         finally:
             REQUEST_SECONDS.labels("WS", path).observe(time.perf_counter() - started)
         try:
