@@ -12,7 +12,15 @@ from sqlalchemy.orm import Session
 from app.config import normalize_database_url, sqlite_file_path
 from app.db_direct import DirectLane
 
-__all__ = ["FLUSH_WRITERS", "UnitOfWork", "create_engine", "create_session_factory", "direct_lane", "ping"]
+__all__ = [
+    "FLUSH_WRITERS",
+    "ServiceSession",
+    "UnitOfWork",
+    "create_engine",
+    "create_session_factory",
+    "direct_lane",
+    "ping",
+]
 
 _DIRECT_LANE = "direct_lane"  # a session's info: the lane its one-statement units of work may take
 
@@ -29,6 +37,25 @@ class UnitOfWork(Session):
         super().flush(objects)
         for write in FLUSH_WRITERS:
             write(self)
+
+
+class ServiceSession(AsyncSession):
+    """The service's AsyncSession: a session that holds no transaction is closed in place. Closing it does no I/O
+    (no connection to give back), and AsyncSession's own close runs in a task of its own and a greenlet, ~35 µs
+    each time; most requests and pushes on PostgreSQL never begin a transaction in their session (the direct lane
+    writes), so that was paid for nothing, twice per order."""
+
+    async def close(self) -> None:
+        if self.sync_session.in_transaction():
+            await super().close()
+        else:
+            self.sync_session.close()
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        if self.sync_session.in_transaction():
+            await super().__aexit__(type_, value, traceback)
+        else:
+            self.sync_session.close()
 
 
 def _prepare_sqlite(engine: AsyncEngine) -> None:
@@ -89,7 +116,9 @@ def create_session_factory(
     """Sessions of the service; with `direct` (PostgreSQL), their one-statement units of work take that lane."""
     # Objects stay readable after commit: API responses are built from them once the unit of work is done.
     info = {_DIRECT_LANE: direct} if direct is not None else None
-    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=UnitOfWork, info=info)
+    return async_sessionmaker(
+        engine, class_=ServiceSession, expire_on_commit=False, sync_session_class=UnitOfWork, info=info
+    )
 
 
 def direct_lane(session: AsyncSession) -> DirectLane | None:

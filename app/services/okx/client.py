@@ -345,8 +345,6 @@ class OKXClient:
     ) -> list[Any]:
         if self._closed:
             raise OKXTransportError(f"{method} {path}: the client is closed")
-        query = encode_query(params)
-        content = to_okx_json(body) if body is not None else ""
         items: Iterable[dict[str, Any]] = body if isinstance(body, list) else [body or params or {}]
         try:
             async with asyncio.timeout(self.max_rate_wait_s):
@@ -365,6 +363,8 @@ class OKXClient:
             )
             if answer is not None:
                 return answer
+        query = encode_query(params)
+        content = to_okx_json(body) if body is not None else ""  # built here: the WebSocket op above needs none
         target = path + (f"?{query}" if query else "")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if auth:
