@@ -1,9 +1,12 @@
 """What FastAPI's dependency solving costs per request: the order routes' dependencies apart (`TradeKey`,
-`SessionDep`, `ExecutorDep`, `RuntimeDep`: seven solved, one a generator) against one (`TradingDep`).
+`SessionDep`, `ExecutorDep`, `RuntimeDep`: seven solved, one a generator) against one as a generator (`TradingDep`
+until 2026-11-29 23:55) and one plain `async def` whose session is closed by the request's middleware (`TradingDep`
+since, `app.api.timing.close_after_request`).
 
-Two apps with the same route shape (a JSON body, a response, a header) and stand-ins for the work (a SHA-256 of the
-key, a session object that is opened and closed), called in-process through ASGI, so only the framework's own
-cost differs. CPU per request (`time.process_time`) over N calls, in rounds alternating the two; the median round.
+Three apps with the same route shape (a JSON body, a response, a header) and stand-ins for the work (a SHA-256 of
+the key, a session object that is opened and closed), called in-process through ASGI, so only the framework's own
+cost differs (the plain one's closing, done by the middleware in the service, is left out: an `await` per request).
+CPU per request (`time.process_time`) over N calls, in rounds alternating them; the median round.
 
 Run: `.venv/bin/python benchmarks/fastapi_dependencies.py [--requests 5000] [--rounds 5]`
 """
@@ -120,6 +123,26 @@ async def create_as_one(
     return {"ok": 1}
 
 
+async def _trading_plain(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Trading:
+    session = Session()
+    return Trading(_key(credentials), session, (session,), request.app.state)
+
+
+as_one_plain = FastAPI()
+
+
+@as_one_plain.post("/orders", status_code=201)
+async def create_as_one_plain(
+    body: Body,
+    trading: Annotated[Trading, Depends(_trading_plain)],
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> dict[str, int]:
+    return {"ok": 1}
+
+
 BODY = json.dumps({"instrument_id": "BTC-USDT", "side": "buy", "size": "1"}).encode()
 SCOPE: dict[str, Any] = {
     "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
@@ -156,7 +179,11 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    apps = {"seven dependencies (as apart)": apart, "one (TradingDep)": as_one}
+    apps = {
+        "seven dependencies (as apart)": apart,
+        "one, a generator": as_one,
+        "one, plain (TradingDep)": as_one_plain,
+    }
     for app in apps.values():  # warm-up
         for _ in range(200):
             await _call(app)

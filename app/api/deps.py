@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.api.errors import APIError
+from app.api.timing import close_after_request
 from app.config import Settings
 from app.exchange import ExchangeConnection
 from app.models.auth import ApiKey
@@ -168,10 +169,11 @@ class Trading:
 
 async def _trading(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> AsyncIterator[Trading]:
-    async with request.app.state.session_factory() as session:
-        key = _check_scope(await _verified_key(request, session, credentials), "trade")
-        yield Trading(key, session, _new_executor(request, session), request.app.state.trading)
+) -> Trading:
+    # Not a `yield` dependency: the request's middleware closes the session (`close_after_request`), for less.
+    session = close_after_request(request.scope, request.app.state.session_factory())
+    key = _check_scope(await _verified_key(request, session, credentials), "trade")
+    return Trading(key, session, _new_executor(request, session), request.app.state.trading)
 
 
 TradingDep = Annotated[Trading, Depends(_trading)]

@@ -3,7 +3,7 @@
 The events table is the source: the feed reads rows past the last id it delivered, so nothing committed is ever
 skipped, whichever process wrote it. It wakes when a transaction with events commits here (`after_commit`) and, on
 PostgreSQL, when one commits on any replica: each feed `LISTEN`s on `execution_events` and, after commits of its own
-process, sends one `NOTIFY` on that connection per burst (at most one per `coalesce_s`), not one per transaction
+process, sends one `NOTIFY` on that connection per burst (at most one per `announce_every_s`), not one per transaction
 from inside it — so the order path pays no statement for it. It also polls every second as a safety net (and a
 process without a feed, such as the operator CLI, is seen by that poll).
 
@@ -88,6 +88,7 @@ class EventFeed:
         queue_size: int = 1000,
         batch_size: int = 500,
         coalesce_s: float = 0.01,
+        announce_every_s: float = 0.05,
     ) -> None:
         self.session_factory = session_factory
         self.engine = engine  # for LISTEN on PostgreSQL
@@ -97,6 +98,10 @@ class EventFeed:
         self.queue_size = queue_size
         self.batch_size = batch_size
         self.coalesce_s = coalesce_s
+        # At most one NOTIFY this often: each is a round trip here, a delivery by PostgreSQL and a wake-up of every
+        # other replica's feed, whether or not anyone there subscribes; at 0.01 s that was ~2.5 % of a replica's
+        # CPU under load (benchmarks/load.py). Another replica's subscribers see events up to this much later.
+        self.announce_every_s = announce_every_s
         self.watermark = 0  # every event with an id up to here was delivered or passed over
         self._gap_since: float | None = None
         self._skipped: dict[int, float] = {}  # passed-over id -> until when to look for it
@@ -226,7 +231,7 @@ class EventFeed:
                         with contextlib.suppress(TimeoutError):
                             async with asyncio.timeout(5):
                                 await self._notify.wait()
-                            await asyncio.sleep(self.coalesce_s)  # one NOTIFY for a burst of commits
+                            await asyncio.sleep(self.announce_every_s)  # one NOTIFY for a burst of commits
                             self._notify.clear()
                             await raw.execute(f"NOTIFY {CHANNEL}")
             except asyncio.CancelledError:

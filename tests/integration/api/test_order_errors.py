@@ -10,6 +10,7 @@ from tests.integration.api.conftest import Api
 
 BASE = "/api/v1/trading"
 LIMIT = {"instrument_id": "BTC-USDT", "side": "buy", "order_type": "limit", "size": "0.1", "price": "49000"}
+SIGNAL = {"instrument_id": "BTC-USDT", "side": "buy", "size": "0.01", "strategy_id": "s"}
 
 
 async def _order(api: Api, order_id: int) -> dict:
@@ -64,3 +65,40 @@ async def test_an_order_reconciled_as_never_placed_says_so(api: Api) -> None:
     order = await _order(api, placed.json()["id"])
     assert (order["status"], order["error_code"]) == ("failed", "not_found_after_exp_time")
     assert "never placed" in order["error_message"]
+
+
+async def test_every_order_request_closes_its_session_whatever_the_answer(api: Api) -> None:
+    """The order routes' session is closed by the request's middleware (`close_after_request`), not by FastAPI: after
+    a placed order, a risk refusal, a bad body, a missing scope and an unknown key alike, and never left in a
+    transaction (a connection held back from the pool, or SQLite's write lock)."""
+    opened: list = []
+    closed: list = []
+    factory = api.app.state.session_factory
+
+    def recording_factory():  # type: ignore[no-untyped-def]
+        session = factory()
+        close = session.close
+
+        async def recorded_close() -> None:
+            closed.append(session)
+            await close()
+
+        session.close = recorded_close
+        opened.append(session)
+        return session
+
+    api.app.state.session_factory = recording_factory
+    answers = [
+        await api.client.post(f"{BASE}/orders", json=LIMIT, headers=api.as_("trade")),
+        await api.client.post(f"{BASE}/orders", json={**LIMIT, "size": "1000"}, headers=api.as_("trade")),
+        await api.client.post(f"{BASE}/orders", json={**LIMIT, "side": "sideways"}, headers=api.as_("trade")),
+        await api.client.post(f"{BASE}/orders", json=LIMIT, headers=api.as_("read")),
+        await api.client.post(f"{BASE}/orders", json=LIMIT, headers={"Authorization": "Bearer not-a-key"}),
+        await api.client.post(f"{BASE}/signals", json=SIGNAL, headers=api.as_("trade")),
+    ]
+    api.app.state.session_factory = factory
+
+    assert [a.status_code for a in answers] == [201, 422, 422, 403, 401, 201], [a.text for a in answers]
+    assert len(opened) >= 5  # a bad body may be refused before the dependency runs
+    assert [id(s) for s in closed] == [id(s) for s in opened]
+    assert not any(session.in_transaction() for session in opened)
