@@ -455,6 +455,13 @@ def _cpu_spent(before: dict[int, float], pids: list[int]) -> float:
     return sum(now - before.get(pid, 0.0) for pid, now in _cpu_seconds(pids).items())
 
 
+def _stolen_seconds() -> float:
+    """CPU time the hypervisor gave to others while this machine's vCPUs wanted it (/proc/stat's steal), so far: a
+    run with much of it ran on a busy host, and its figures are not comparable with a quiet one's."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+
+
 def _postgres_pids() -> list[int]:
     found = subprocess.run(["pgrep", "-f", "postgres"], capture_output=True, text=True, check=False).stdout.split()
     return [int(pid) for pid in found]
@@ -577,6 +584,7 @@ async def main() -> None:
             }
             groups_before = await _histogram(http, [url for _, url in services], keys[-1], "db_group_commit_calls")
             cpu_before = {name: _cpu_seconds(pids) for name, pids in watched.items()}
+            stolen_before = _stolen_seconds()
             started = time.monotonic()
             clients = start_load(started + duration, results)
             if args.soak:
@@ -596,6 +604,7 @@ async def main() -> None:
             # CPU up to the moment the service caught up: work left in a backlog is counted, not hidden.
             watched["postgresql"] = _postgres_pids()  # backends opened during the run count too
             cpu = {name: _cpu_spent(cpu_before[name], pids) for name, pids in watched.items()}
+            stolen = _stolen_seconds() - stolen_before
             print(
                 f"settled (every order finished in the database) {settle_s:.1f} s after the clients stopped: "
                 f"sustained {len(results.accepted) / (elapsed + settle_s):,.0f} accepted orders/s"
@@ -621,6 +630,7 @@ async def main() -> None:
                 "CPU per accepted order (ms; 2 cores = 2,000 ms/s in all): "
                 + ", ".join(f"{name} {ms:.2f}" for name, ms in per_order.items())
                 + f"; machine busy {busy / (elapsed + settle_s) * 100:.0f} % of one core"
+                + f", taken by the host (steal) {stolen / (elapsed + settle_s) * 100:.0f} %"
             )
             if warm.latencies:
                 print(f"warm-up (not measured): {len(warm.latencies):,} requests, {len(warm.errors)} errors")
