@@ -418,6 +418,55 @@ async def test_a_push_repeating_a_stored_fill_is_one_statement(
         assert stored is not None and (stored.status, stored.filled_size) == (OrderStatus.CANCELED, D("0.2"))
 
 
+async def test_a_fill_on_the_lane_whose_trade_was_stored_before_writes_nothing_and_tells_nobody(
+    okx: OKXClient, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """The lane writes the trade with the rest, so that a trade already stored (which the order lock makes rare:
+    built here by writing the trade row alone) leaves the order, the position and the events as they were, and what
+    the lane's objects were told is not announced; the general path then applies the push, and stores no trade."""
+    async with factory() as session:
+        manager = OrderManager(session)
+        first = await manager.acknowledge((await manager.create_order(_limit(), commit=True)).id, "F1", commit=True)
+        order = await manager.acknowledge((await manager.create_order(_limit(), commit=True)).id, "F2", commit=True)
+    tracker = OrderTracker(okx, session_factory=factory, ws_url="ws://127.0.0.1:1")
+    opened = await tracker.apply_push(_push(first, "filled", "0.5", tradeId="T1", fillSz="0.5", fillFee="-0.0005"))
+    assert opened is not None and opened.status is OrderStatus.FILLED  # the position exists: the lane is open
+    async with factory() as session:  # T2 stored, its order not moved: what the lane must not write over
+        await session.execute(
+            Trade.__table__.insert().values(
+                order_id=order.id, exchange_trade_id="T2", instrument_id="BTC-USDT", side=OrderSide.BUY,
+                price=D("49000"), size=D("0.2"), executed_at=AT, created_at=AT,
+            )
+        )  # fmt: skip
+        await session.commit()
+        position_before = _columns((await session.execute(select(Position))).scalar_one())
+        events_before = (await session.execute(select(func.count()).select_from(ExecutionEvent))).scalar_one()
+    heard: list[ExecutionEventType] = []
+    stop = listen_committed(lambda event_type, data: heard.append(event_type))
+    try:
+        applied = await tracker.apply_push(
+            _push(order, "partially_filled", "0.2", tradeId="T2", fillSz="0.2", fillFee="-0.0002")
+        )
+    finally:
+        stop()
+    assert applied is not None and applied.filled_size == 0  # the general path found the fill stored: no new fill
+    assert ExecutionEventType.ORDER_FILLED not in heard and ExecutionEventType.POSITION_UPDATED not in heard
+    async with factory() as session:
+        assert (await session.execute(select(Trade.exchange_trade_id).order_by(Trade.id))).scalars().all() == [
+            "T1",
+            "T2",
+        ]
+        assert _columns((await session.execute(select(Position))).scalar_one()) == position_before
+        fill_events = await session.execute(
+            select(func.count())
+            .select_from(ExecutionEvent)
+            .where(ExecutionEvent.id > 0, ExecutionEvent.event_type == ExecutionEventType.ORDER_FILLED)
+        )
+        assert fill_events.scalar_one() == 1  # the first order's only
+        events_after = (await session.execute(select(func.count()).select_from(ExecutionEvent))).scalar_one()
+        assert events_after - events_before == len(heard)  # what was written is what was announced
+
+
 async def _live_orders(factory: async_sessionmaker[AsyncSession], count: int, prefix: str) -> list[Order]:
     """`count` orders written ahead and acknowledged (exchange ids `<prefix>0`, `<prefix>1`, …)."""
     orders = []
