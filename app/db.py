@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from app.config import normalize_database_url, sqlite_file_path
-from app.db_direct import DirectLane
+from app.db_direct import DirectLane, numerics_as_text
 
 __all__ = [
     "FLUSH_WRITERS",
@@ -107,6 +107,12 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         _prepare_sqlite(engine)
+    elif engine.dialect.driver == "asyncpg":
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.run_async(numerics_as_text)  # as on the direct lane: one wire format for NUMERIC
+
     return engine
 
 

@@ -59,7 +59,9 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if isinstance(value, float):  # a row written by something else as REAL: refuse to guess
             raise TypeError(f"an exact decimal column holds a float: {value!r}")
         number = value if isinstance(value, Decimal) else Decimal(str(value))
-        # asyncpg decodes NUMERIC 50000 as Decimal('5E+4'): equal, but it would reach JSON as "5E+4".
+        # asyncpg's binary codec decodes NUMERIC 50000 as Decimal('5E+4'): equal, but it would reach JSON as "5E+4".
+        # The service's connections read NUMERIC as text (`db_direct.numerics_as_text`), which does not; any other
+        # connection may.
         if number.as_tuple().exponent > 0:  # type: ignore[operator]
             number = number.quantize(_ONE)
         return number

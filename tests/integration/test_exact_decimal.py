@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
+import asyncpg
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import StatementError
@@ -46,6 +47,42 @@ async def test_decimal_round_trips_exactly(db_session: AsyncSession, literal: st
         assert isinstance(column_value, Decimal)
         assert column_value == value
         assert str(column_value) == str(value) or value.is_zero()  # same scale: "0.10" stays "0.10"
+
+
+@pytest.mark.postgres_only
+async def test_numerics_cross_the_wire_as_text_exactly_on_both_postgresql_paths(database_url: str) -> None:
+    """The engine's connections and the direct lane's send and read NUMERIC as text (`numerics_as_text`): every
+    value comes back equal, with PostgreSQL's scale. (asyncpg's binary codec returns 50000 as 5E+4, which
+    `ExactDecimal` then had to undo; text reads it as PostgreSQL prints it.)"""
+    from sqlalchemy import make_url
+
+    from app.db import create_engine
+    from app.db_direct import numerics_as_text
+
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    as_text, as_binary = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    engine = create_engine(database_url)
+    try:
+        await numerics_as_text(as_text)
+        for literal in EXACT_VALUES:
+            value = Decimal(literal)
+            sent = await as_text.fetchval("SELECT $1::numeric", value)
+            binary = await as_binary.fetchval("SELECT $1::numeric", value)
+            assert sent == binary == value
+            assert sent.as_tuple().exponent == _scale(value)
+            async with engine.connect() as connection:  # the engine's connections do the same
+                raw = (await connection.get_raw_connection()).driver_connection
+                assert await raw.fetchval("SELECT $1::numeric", value) == sent
+                assert (await raw.fetchval(f"SELECT '{literal}'::numeric")).as_tuple() == sent.as_tuple()
+    finally:
+        await as_text.close()
+        await as_binary.close()
+        await engine.dispose()
+
+
+def _scale(value: Decimal) -> int:
+    """The exponent PostgreSQL keeps: its scale, never positive (50000 is stored with scale 0, not as 5E+4)."""
+    return min(int(value.as_tuple().exponent), 0)
 
 
 async def test_sqlite_stores_fixed_point_text_and_postgres_numeric(db_session: AsyncSession, backend: str) -> None:
