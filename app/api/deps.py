@@ -170,7 +170,7 @@ class Trading:
 async def _trading(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Trading:
-    # Not a `yield` dependency: the request's middleware closes the session (`close_after_request`), for less.
+    # Not a `yield` dependency (FastAPI's exit stack for one: ~50-90 µs a request): the middleware closes it.
     session = close_after_request(request.scope, request.app.state.session_factory())
     key = _check_scope(await _verified_key(request, session, credentials), "trade")
     return Trading(key, session, _new_executor(request, session), request.app.state.trading)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -23,6 +24,8 @@ from app.log_config import log_context
 from app.services.trading.metrics import WORK_RECEIVED_AT
 
 __all__ = ["RequestContext", "close_after_request"]
+
+log = logging.getLogger(__name__)
 
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
 _SESSIONS = "app.sessions"  # the ASGI scope's key: the sessions to close when the request ends
@@ -62,4 +65,7 @@ class RequestContext:
         finally:
             WORK_RECEIVED_AT.reset(token)
             for session in sessions:
-                await session.close()
+                try:
+                    await session.close()
+                except Exception:  # answered already; the pool drops a connection that failed to close
+                    log.exception("closing a request's database session failed")

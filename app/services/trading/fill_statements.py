@@ -41,6 +41,7 @@ from app.db_direct import column_values
 from app.models.base import utcnow
 from app.models.trading import ExecutionEvent, Order, Position, PositionSide, Trade
 from app.services.trading import daily_summary
+from app.services.trading.recorder import FILL_IDENTITY
 
 __all__ = ["LOCK_ROW_TYPES", "lock_statement", "write_parameters", "write_statement"]
 
@@ -48,7 +49,6 @@ _ORDERS = Order.__table__
 _POSITIONS = Position.__table__
 _EVENTS = ExecutionEvent.__table__
 _TRADES = Trade.__table__
-_TRADE_ONCE = ["instrument_id", "exchange_trade_id"]  # a fill's identity (as `recorder.store_trade_statement`)
 # The columns a fill and the status change that follows it move (`TradeRecorder.fill_stored`,
 # `PositionManager.apply`, `OrderManager.transition`, the exchange's uTime), written as the objects hold them.
 # `tests/integration/trading/test_direct_lane.py` compares whole rows with the general path's, so a column the
@@ -110,7 +110,7 @@ def write_statement(events: int) -> Insert:
     stored = (
         pg_insert(_TRADES)
         .values({c.name: bindparam(f"t_{c.name}", type_=c.type) for c in _TRADES.c})
-        .on_conflict_do_nothing(index_elements=_TRADE_ONCE)
+        .on_conflict_do_nothing(index_elements=FILL_IDENTITY)
         .returning(_TRADES.c.id)
         .cte("stored")
     )

@@ -42,9 +42,16 @@ from app.services.trading.position_math import FillEffect
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_INITIAL_CAPITAL", "TradeRecorder", "currencies_of", "store_trade_statement", "trade_values"]
+__all__ = [
+    "DEFAULT_INITIAL_CAPITAL",
+    "FILL_IDENTITY",
+    "TradeRecorder",
+    "currencies_of",
+    "store_trade_statement",
+    "trade_values",
+]
 
-_ONCE = ["instrument_id", "exchange_trade_id"]  # a fill's identity: stored at most once
+FILL_IDENTITY = ["instrument_id", "exchange_trade_id"]  # a fill's identity: stored at most once
 
 
 @functools.cache
@@ -54,7 +61,11 @@ def store_trade_statement(columns: tuple[str, ...]) -> Select[Any]:
     trades = Trade.__table__
     row = {name: bindparam(name, type_=trades.c[name].type) for name in columns}
     stored = (
-        pg_insert(trades).values(row).on_conflict_do_nothing(index_elements=_ONCE).returning(*trades.c).cte("stored")
+        pg_insert(trades)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=FILL_IDENTITY)
+        .returning(*trades.c)
+        .cte("stored")
     )
     return select(aliased(Trade, stored)).add_cte(daily_summary.adding_after(stored))
 
@@ -99,7 +110,7 @@ class TradeRecorder:
         if self.session.get_bind().dialect.name == "postgresql":
             parameters = {**values, **daily_summary.adding_parameters(Trade(**values))}
             return (await self.session.scalars(store_trade_statement(tuple(values)), parameters)).first()
-        statement = sqlite_insert(Trade).values(**values).on_conflict_do_nothing(index_elements=_ONCE)
+        statement = sqlite_insert(Trade).values(**values).on_conflict_do_nothing(index_elements=FILL_IDENTITY)
         trade = (await self.session.scalars(statement.returning(Trade))).first()
         if trade is not None:
             await daily_summary.add_trade(self.session, trade)
