@@ -55,15 +55,7 @@ _TRADES = Trade.__table__
 # code starts to move without being listed here fails there.
 _ORDER_COLUMNS = [
     _ORDERS.c[name]
-    for name in (
-        "exchange_order_id",  # set by a push that beat the acknowledgement
-        "filled_size",
-        "average_fill_price",
-        "status",
-        "acknowledged_at",
-        "finished_at",
-        "exchange_updated_at",
-    )
+    for name in ("filled_size", "average_fill_price", "status", "acknowledged_at", "finished_at", "exchange_updated_at")
 ]
 _POSITION_COLUMNS = [
     _POSITIONS.c[name]

@@ -211,10 +211,6 @@ class ExchangeOrderSync:
                 if not rows or rows[0]["p_id"] is None:  # no such order, or the instrument's first fill
                     raise _NotTheCommonCase
                 order, position = from_row(Order, rows[0], "o_"), from_row(Position, rows[0], "p_")
-                if order.exchange_order_id is None and not order.is_external:
-                    # The push beat the acknowledgement (another replica's, or still on its way): as on the general
-                    # path, the exchange's id is taken from it; the acknowledgement then finds the order moved on.
-                    order.exchange_order_id = snapshot.ord_id
                 if not _common_fill(order, snapshot, fill):
                     raise _NotTheCommonCase
                 facts = _fill_facts(order, fill)

@@ -467,64 +467,6 @@ async def test_a_fill_on_the_lane_whose_trade_was_stored_before_writes_nothing_a
         assert events_after - events_before == len(heard)  # what was written is what was announced
 
 
-async def test_a_fill_that_beats_the_acknowledgement_takes_the_lane_as_the_general_path_would(
-    okx: OKXClient, factory: async_sessionmaker[AsyncSession]
-) -> None:
-    """With several replicas the leader often has an order's fill before the replica that placed it has written
-    the acknowledgement. The lane then takes the exchange's id from the push, as the general path does: the same
-    order row, trade, position and events either way, and the acknowledgement that comes after is one read."""
-    results = {}
-    for instrument_id, on_lane in (("BTC-USDT", True), ("ETH-USDT", False)):
-        base = instrument_id.split("-")[0]
-        params = OrderParams(instrument_id, OrderSide.BUY, OrderType.LIMIT, D("0.5"), D("49000"))
-        async with factory() as session:
-            manager = OrderManager(session)
-            opening = await manager.acknowledge(
-                (await manager.create_order(params, commit=True)).id, f"{base}-1", commit=True
-            )
-            order = await manager.create_order(params, commit=True)  # written ahead, not acknowledged yet
-        for target, ord_id, trade_id in ((opening, f"{base}-1", f"{base}-T1"), (order, f"{base}-2", f"{base}-T2")):
-            push = {
-                **_push(target, "filled", "0.5", tradeId=trade_id, fillSz="0.5", fillFee="-0.0005"),
-                "instId": instrument_id, "ordId": ord_id, "feeCcy": base, "fillFeeCcy": base,
-            }  # fmt: skip
-            statements: list[str] = []
-            engine = factory.kw["bind"].sync_engine
-            listener = lambda *args, seen=statements: seen.append(args[2])  # noqa: E731
-            event.listen(engine, "before_cursor_execute", listener)
-            try:
-                async with factory() as session:
-                    if target is order and not on_lane:
-                        await _in_transaction(session)
-                        statements.clear()
-                    result = await ExchangeOrderSync(okx, session).apply(
-                        parse(okx_models.Order, push, what="order push"), from_push=True, commit=True
-                    )
-            finally:
-                event.remove(engine, "before_cursor_execute", listener)
-            assert result.order.status is OrderStatus.FILLED and result.order.exchange_order_id == ord_id
-        assert (statements == []) is on_lane  # the second push: nothing through the session on the lane
-        async with factory() as session:
-            acknowledged = await OrderManager(session).acknowledge(order.id, f"{base}-2", commit=True)
-            assert acknowledged.status is OrderStatus.FILLED  # the acknowledgement found it moved on
-            trades = await session.execute(select(Trade).where(Trade.order_id == order.id))
-            events = await session.execute(
-                select(ExecutionEvent).where(ExecutionEvent.order_id == order.id).order_by(ExecutionEvent.id)
-            )
-            position = (
-                await session.execute(select(Position).where(Position.instrument_id == instrument_id))
-            ).scalar_one()
-            results[instrument_id] = (
-                _comparable(await _row(factory, order.id), instrument_id),
-                [_comparable(_columns(t), instrument_id) for t in trades.scalars()],
-                [(e.event_type, _comparable(e.data, instrument_id)) for e in events.scalars()],
-                _comparable(_columns(position), instrument_id),
-            )
-    for lane_part, general_part in zip(results["BTC-USDT"], results["ETH-USDT"], strict=True):
-        assert lane_part == general_part
-    assert results["BTC-USDT"][3]["size"] == D("1.0")
-
-
 async def _live_orders(factory: async_sessionmaker[AsyncSession], count: int, prefix: str) -> list[Order]:
     """`count` orders written ahead and acknowledged (exchange ids `<prefix>0`, `<prefix>1`, …)."""
     orders = []
