@@ -110,19 +110,6 @@ async def _trading(
         await session.close()
 
 
-as_one = FastAPI()
-
-
-@as_one.post("/orders", status_code=201)
-async def create_as_one(
-    body: Body,
-    trading: Annotated[Trading, Depends(_trading)],
-    response: Response,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> dict[str, int]:
-    return {"ok": 1}
-
-
 async def _trading_plain(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Trading:
@@ -130,17 +117,27 @@ async def _trading_plain(
     return Trading(_key(credentials), session, (session,), request.app.state)
 
 
-as_one_plain = FastAPI()
+def _one_dependency_app(dependency: Any) -> FastAPI:
+    """The order route's shape with `dependency` as its one dependency."""
+    app = FastAPI()
+
+    async def create(
+        body: Body,
+        trading: Trading,
+        response: Response,
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    ) -> dict[str, int]:
+        return {"ok": 1}
+
+    # An object, not the string `from __future__ import annotations` makes of it: FastAPI resolves strings in the
+    # module's namespace, where `dependency` is not.
+    create.__annotations__["trading"] = Annotated[Trading, Depends(dependency)]
+    app.post("/orders", status_code=201)(create)
+    return app
 
 
-@as_one_plain.post("/orders", status_code=201)
-async def create_as_one_plain(
-    body: Body,
-    trading: Annotated[Trading, Depends(_trading_plain)],
-    response: Response,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> dict[str, int]:
-    return {"ok": 1}
+as_one = _one_dependency_app(_trading)
+as_one_plain = _one_dependency_app(_trading_plain)
 
 
 BODY = json.dumps({"instrument_id": "BTC-USDT", "side": "buy", "size": "1"}).encode()
