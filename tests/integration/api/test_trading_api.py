@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from app.api import deps
+from app.models.trading import Order
 from tests.integration.api.conftest import Api
 
 LIMIT_BUY = {"instrument_id": "BTC-USDT", "side": "buy", "order_type": "limit", "size": "0.01", "price": "49900"}
@@ -78,6 +80,32 @@ async def test_order_flow_idempotency_and_cancel(api: Api) -> None:
     assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
     assert twice.status_code == 409 and twice.json()["error"]["code"] == "order_finished"
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+async def test_only_a_keyed_request_keeps_the_fingerprint_a_replay_is_compared_with(api: Api) -> None:
+    """A request without an idempotency key can never be replayed: its order keeps no fingerprint (none is
+    computed on the order path); a keyed one keeps it, and a replay with another body is still refused."""
+    trade = api.as_("trade")
+    signal = {"strategy_id": "bot-7", "instrument_id": "BTC-USDT", "side": "buy", "size": "0.01"}
+    plain_order = await api.client.post("/api/v1/trading/orders", json=LIMIT_BUY, headers=trade)
+    keyed_order = await api.client.post(
+        "/api/v1/trading/orders", json={**LIMIT_BUY, "client_order_id": "k-1"}, headers=trade
+    )
+    plain_signal = await api.client.post("/api/v1/trading/signals", json=signal, headers=trade)
+    keyed_signal = await api.client.post(
+        "/api/v1/trading/signals", json={**signal, "client_signal_id": "s-1"}, headers=trade
+    )
+    changed = await api.client.post(
+        "/api/v1/trading/signals", json={**signal, "size": "0.02", "client_signal_id": "s-1"}, headers=trade
+    )
+
+    async with api.app.state.session_factory() as session:
+        stored = {o.id: o.request_fingerprint for o in (await session.execute(select(Order))).scalars()}
+    assert [r.status_code for r in (plain_order, keyed_order, plain_signal, keyed_signal)] == [201] * 4
+    assert stored[plain_order.json()["id"]] is None and stored[plain_signal.json()["id"]] is None
+    assert len(stored[keyed_order.json()["id"]]) == len(stored[keyed_signal.json()["id"]]) == 64
+    assert changed.status_code == 409 and changed.json()["error"]["code"] == "idempotency_conflict"
+    assert len(stored) == 4
 
 
 async def test_amend(api: Api) -> None:

@@ -30,7 +30,7 @@ from app.services.trading.order_manager import ACTIVE_STATUSES, OrderManager, Or
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 
-def _replay(existing: Order, request_fingerprint: str, response: Response) -> Order:
+def _replay(existing: Order, request_fingerprint: str | None, response: Response) -> Order:
     if existing.request_fingerprint != request_fingerprint:
         raise APIError(
             409,
@@ -63,7 +63,10 @@ async def create_order(
     `client_order_id` (or `Idempotency-Key` header) it returns the first order instead of placing another."""
     session = trading.session
     scoped = scoped_key(trading.key.id, idempotency_key or body.client_order_id)
-    request_fingerprint = fingerprint(body.model_dump(mode="json", exclude_unset=True, exclude={"client_order_id"}))
+    # Only a keyed request can be replayed, so only it needs the fingerprint a replay is compared with.
+    request_fingerprint = (
+        fingerprint(body.model_dump(mode="json", exclude_unset=True, exclude={"client_order_id"})) if scoped else None
+    )
     if scoped is not None and (existing := await OrderManager(session).get_by_idempotency_key(scoped)) is not None:
         return _replay(existing, request_fingerprint, response)
     derivative = instrument_type_of(body.instrument_id) != "SPOT"

@@ -32,8 +32,12 @@ async def post_signal(signal: Signal, trading: TradingDep, response: Response) -
     """A strategy's signal: risk-checked (a stale one is refused with `signal_expired`) and turned into an order."""
     session = trading.session
     scoped = scoped_key(trading.key.id, signal.client_signal_id)
-    fields = signal.model_dump(mode="json", exclude_unset=True, exclude={"client_signal_id"})
-    request_fingerprint = fingerprint(fields)
+    # Only a keyed signal can be replayed, so only it needs the fingerprint a replay is compared with.
+    request_fingerprint = None
+    if scoped is not None:
+        request_fingerprint = fingerprint(
+            signal.model_dump(mode="json", exclude_unset=True, exclude={"client_signal_id"})
+        )
 
     async def replay() -> Order | None:
         existing = await OrderManager(session).get_by_idempotency_key(scoped) if scoped else None
@@ -48,7 +52,7 @@ async def post_signal(signal: Signal, trading: TradingDep, response: Response) -
         return existing
     try:
         return await trading.executor.execute_signal(
-            signal.model_copy(update={"client_signal_id": scoped}),
+            signal if scoped is None else signal.model_copy(update={"client_signal_id": scoped}),
             trading.runtime.account,
             request_fingerprint=request_fingerprint,
         )
