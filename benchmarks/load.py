@@ -11,6 +11,7 @@ the instruments, as fast as its answers come back, for `--duration` seconds.
 Printed: accepted orders/s while the clients ran, and sustained (counted until the service had applied everything
 the exchange told it, i.e. every order finished in the database); p50/p95/p99/max API latency; the service's
 internal overhead (request received → OKX request sent, from its `trading_internal_overhead_seconds` histogram);
+how long the exchange's pushes waited to be applied (`trading_push_apply_seconds`: how far the database was behind);
 errors; CPU per order of each process, up to the moment the service caught up. Then it checks that every accepted
 order exists exactly once in the database and exactly once on the exchange, in the same final state and with the
 same fills, and that nothing else does.
@@ -583,6 +584,7 @@ async def main() -> None:
                 for name in ("trading_internal_overhead_seconds", "trading_order_submit_seconds")
             }
             groups_before = await _histogram(http, [url for _, url in services], keys[-1], "db_group_commit_calls")
+            pushes_before = await _histogram(http, [url for _, url in services], keys[-1], "trading_push_apply_seconds")
             cpu_before = {name: _cpu_seconds(pids) for name, pids in watched.items()}
             stolen_before = _stolen_seconds()
             started = time.monotonic()
@@ -619,6 +621,13 @@ async def main() -> None:
             )
             if groups[3]:
                 print(f"group commits (direct lane): {groups[3]:,}, {groups[2]:.1f} units of work each on average")
+            pushes = (
+                await _histogram(http, [url for _, url in services], keys[-1], "trading_push_apply_seconds")
+            ).since(pushes_before)
+            print(
+                f"pushes applied (received from the exchange → committed, {pushes[3]:,}): p50 {pushes[0] * 1000:.1f} "
+                f"ms, p99 {pushes[1] * 1000:.1f} ms, mean {pushes[2] * 1000:.1f} ms"
+            )
             carriers = await _order_carriers(http, [url for _, url in services], keys[-1])
             print(
                 f"orders placed over the WebSocket: {carriers['WebSocket']:,}, by REST: {carriers['REST']:,} "

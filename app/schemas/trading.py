@@ -372,3 +372,8 @@ class TrackerRead(BaseModel):
     polling: bool = Field(description="every tracked order is polled by REST because the WebSocket is down")
     last_gap_fill_at: UTCDateTime | None
     last_gap_fill_orders: int = Field(description="orders the last REST gap fill found changed or had to ask about")
+    pushes_pending: int = Field(description="order pushes received and not yet applied to the database")
+    oldest_pending_push_s: float | None = Field(
+        description="how long the oldest push not yet applied has waited; null if none: how far fills and "
+        "positions here are behind the exchange"
+    )

@@ -60,6 +60,17 @@ TRACKER_CONNECTED = Gauge("trading_tracker_connected", "The order tracker's WebS
 TRACKER_POLLING = Gauge("trading_tracker_polling", "The order tracker polls by REST because its WebSocket is down")
 TRACKER_ORDERS = Gauge("trading_tracker_orders_tracked", "Orders the order tracker is following")
 TRACKER_SINCE_PUSH = Gauge("trading_tracker_seconds_since_last_push", "Seconds since the last order push")
+TRACKER_PUSHES_PENDING = Gauge(
+    "trading_tracker_pushes_pending", "Order pushes received and not yet applied to the database"
+)
+TRACKER_OLDEST_PENDING_PUSH = Gauge(
+    "trading_tracker_oldest_pending_push_seconds", "How long the oldest push not yet applied has waited (0: none)"
+)
+PUSH_APPLY_SECONDS = Histogram(
+    "trading_push_apply_seconds",
+    "Order pushes: received from the exchange to applied and committed (queueing for the tracker included)",
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
 TRACKER_LEADER = Gauge("trading_tracker_leader", "This replica leads (runs the order tracker)")
 OPEN_ORDERS = Gauge("trading_open_orders", "Orders not yet finished, per instrument", ["instrument"])
 POSITION_SIZE = Gauge("trading_position_size", "Signed position size (long > 0)", ["instrument", "side"])
@@ -133,6 +144,8 @@ def observe_tracker(status: TrackerStatus, leader: bool) -> None:
     TRACKER_POLLING.set(int(status.polling))
     TRACKER_ORDERS.set(status.orders_tracked)
     TRACKER_SINCE_PUSH.set(status.seconds_since_last_push if status.seconds_since_last_push is not None else -1)
+    TRACKER_PUSHES_PENDING.set(status.pushes_pending)
+    TRACKER_OLDEST_PENDING_PUSH.set(status.oldest_pending_push_s or 0)
 
 
 async def refresh_gauges(session: AsyncSession) -> None:

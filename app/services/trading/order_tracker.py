@@ -32,6 +32,7 @@ from app.services.okx.auth import OKXCredentials
 from app.services.okx.client import OKXClient, parse
 from app.services.okx.errors import OKXError
 from app.services.okx.websocket import OKXWebSocket, WSConnected, WSEvent, WSPush
+from app.services.trading.metrics import PUSH_APPLY_SECONDS
 from app.services.trading.order_manager import ACTIVE_STATUSES, OrderManager
 from app.services.trading.sync import ExchangeOrderSync
 from app.tasks import stop_tasks
@@ -79,6 +80,10 @@ class TrackerStatus:
     polling: bool  # the WebSocket is down: every tracked order is polled by REST
     last_gap_fill_at: datetime | None
     last_gap_fill_orders: int  # orders the last gap fill found changed (or had to ask about)
+    # Pushes received and not yet applied, and how long the oldest has waited: how far the database (positions,
+    # fills) is behind what the exchange has said. Under load they queue for the tracker's slots.
+    pushes_pending: int
+    oldest_pending_push_s: float | None
 
 
 class OrderTracker:
@@ -114,7 +119,9 @@ class OrderTracker:
         # orders at once: pushes of different orders are applied concurrently, up to `max_concurrent_pushes`.
         self._order_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._slots = asyncio.Semaphore(max_concurrent_pushes)
-        self._applying: set[asyncio.Task[None]] = set()
+        # Pushes being applied or waiting for a slot, each with when it was received (time.monotonic()); in the
+        # order received, so the first is the oldest still pending.
+        self._applying: dict[asyncio.Task[None], float] = {}
         self.last_push_at: float | None = None
         self.last_gap_fill_at: datetime | None = None
         self.last_gap_fill_orders = 0
@@ -161,6 +168,8 @@ class OrderTracker:
             polling=self._poller is not None and not connected,
             last_gap_fill_at=self.last_gap_fill_at,
             last_gap_fill_orders=self.last_gap_fill_orders,
+            pushes_pending=len(self._applying),
+            oldest_pending_push_s=now - next(iter(self._applying.values())) if self._applying else None,
         )
 
     @contextlib.asynccontextmanager
@@ -345,12 +354,12 @@ class OrderTracker:
 
     async def _on_event(self, event: WSEvent) -> None:
         if isinstance(event, WSPush) and event.channel == "orders":
-            self.last_push_at = time.monotonic()
+            self.last_push_at = received = time.monotonic()
             for item in event.data:
                 # Not awaited here: the socket keeps reading while pushes of different orders are applied at once.
-                task = asyncio.create_task(self._apply_logged(item))
-                self._applying.add(task)
-                task.add_done_callback(self._applying.discard)
+                task = asyncio.create_task(self._apply_logged(item, received))
+                self._applying[task] = received
+                task.add_done_callback(self._done_applying)
         elif isinstance(event, WSConnected):
             # Subscribed again: whatever happened while the socket was down is fetched by REST.
             await self.gap_fill()
@@ -368,7 +377,10 @@ class OrderTracker:
                 unsettled = exchange_order_id is None and not status.is_terminal
                 self._tracked[order_id] = _Tracked(order_id, exchange_order_id, instrument_id, None, unsettled)
 
-    async def _apply_logged(self, item: dict[str, Any]) -> None:
+    def _done_applying(self, task: asyncio.Task[None]) -> None:
+        self._applying.pop(task, None)
+
+    async def _apply_logged(self, item: dict[str, Any], received: float) -> None:
         try:
             with log_context(
                 client_order_id=item.get("clOrdId") or None,
@@ -378,6 +390,8 @@ class OrderTracker:
                 await self.apply_push(item)
         except Exception:  # the gap fill after the next reconnect or poll brings this order up to date
             log.exception("order tracker: applying a push failed: %s", item.get("clOrdId") or item.get("ordId"))
+        else:
+            PUSH_APPLY_SECONDS.observe(time.monotonic() - received)
 
     async def settled(self) -> None:
         """Wait until every push received so far has been applied (tests, shutdown)."""

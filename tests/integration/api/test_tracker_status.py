@@ -79,3 +79,56 @@ async def _ready(api: Api) -> tuple[int, dict[str, Any]]:
 async def _when(fetch: Any, predicate: Any) -> Any:
     value = await fetch()
     return value if predicate(value) else None
+
+
+async def test_pushes_waiting_to_be_applied_are_reported_until_they_are(api: Api) -> None:
+    """While the tracker's slots are all taken (as under load), a pushed fill waits: /tracker and /metrics say how
+    many pushes wait and for how long, and the order is not filled in the database yet; once a slot frees, the
+    push is applied and its wait is in the histogram."""
+    read = api.as_("read")
+    tracker = api.app.state.trading.tracker
+    slots = tracker._slots._value  # every slot taken, as by pushes ahead of this one
+    for _ in range(slots):
+        await tracker._slots.acquire()
+    released = False
+    try:
+        signal = {"strategy_id": "bot-7", "instrument_id": "BTC-USDT", "side": "buy", "size": "0.01"}
+        placed = await api.client.post("/api/v1/trading/signals", json=signal, headers=api.as_("trade"))
+        assert placed.status_code == 201, placed.text
+
+        async def status() -> dict[str, Any]:
+            return (await api.client.get("/api/v1/trading/tracker", headers=read)).json()
+
+        waiting = await _until(lambda: _when(status, lambda t: t["pushes_pending"] >= 1))
+        await asyncio.sleep(0.2)
+        later = await status()
+        assert later["pushes_pending"] >= 1 and later["oldest_pending_push_s"] >= 0.2
+        assert waiting["oldest_pending_push_s"] is not None
+        stored = (await api.client.get(f"/api/v1/trading/orders/{placed.json()['id']}", headers=read)).json()
+        assert stored["status"] != "filled"  # the exchange filled it; the database has not heard yet
+        values = _metrics((await api.client.get("/metrics", headers=read)).text)
+        assert (
+            values["trading_tracker_pushes_pending"] >= 1
+            and values["trading_tracker_oldest_pending_push_seconds"] >= 0.2
+        )
+        applied_before = values.get("trading_push_apply_seconds_count", 0)
+
+        for _ in range(slots):
+            tracker._slots.release()
+        released = True
+        done = await _until(lambda: _when(status, lambda t: t["pushes_pending"] == 0))
+        assert done["oldest_pending_push_s"] is None
+        order = (await api.client.get(f"/api/v1/trading/orders/{placed.json()['id']}", headers=read)).json()
+        assert order["status"] == "filled"
+        values = _metrics((await api.client.get("/metrics", headers=read)).text)
+        assert values["trading_push_apply_seconds_count"] > applied_before
+        assert values["trading_push_apply_seconds_sum"] >= 0.2  # the wait counts
+        assert values["trading_tracker_pushes_pending"] == 0
+    finally:
+        if not released:
+            for _ in range(slots):
+                tracker._slots.release()
+
+
+def _metrics(scraped: str) -> dict[str, float]:
+    return {s.name: s.value for f in text_string_to_metric_families(scraped) for s in f.samples}
