@@ -144,7 +144,13 @@ AdminKey = require_scope("admin")
 
 def _new_executor(request: Request, session: AsyncSession) -> TradeExecutor:
     runtime: TradingRuntime = request.app.state.trading
-    return TradeExecutor(request.app.state.exchange.client, OrderManager(session), runtime.risk, runtime.tracker)
+    return TradeExecutor(
+        request.app.state.exchange.client,
+        OrderManager(session),
+        runtime.risk,
+        runtime.tracker,
+        max_fill_lag_s=request.app.state.settings.max_fill_lag_s,
+    )
 
 
 async def _executor(request: Request, session: SessionDep) -> TradeExecutor:

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.services.okx.errors import OKXError, OKXRateLimitError, OKXServiceUnavailable, OKXTransportError
 from app.services.trading.errors import (
+    FillsBehind,
     NotLeader,
     OrderNotCancelable,
     OrderNotFound,
@@ -87,6 +88,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OrderNotCancelable)
     async def _conflict(_: Request, exc: OrderNotCancelable) -> JSONResponse:
         return error_response(409, "order_finished", str(exc))
+
+    @app.exception_handler(FillsBehind)
+    async def _fills_behind(_: Request, exc: FillsBehind) -> JSONResponse:
+        return error_response(
+            503, "fills_behind", str(exc), {"behind_s": round(exc.behind_s, 3)}, headers={"Retry-After": "1"}
+        )
 
     @app.exception_handler(NotLeader)
     async def _not_leader(_: Request, exc: NotLeader) -> JSONResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.services.trading.risk import RiskCheckResult
 
 __all__ = [
+    "FillsBehind",
     "NotLeader",
     "OrderNotCancelable",
     "OrderNotFound",
@@ -43,3 +44,15 @@ class OrderNotCancelable(TradingError):
 
 class NotLeader(TradingError):
     """Work that only the leading replica does (executions) was asked of a standby (HTTP 503, retry)."""
+
+
+class FillsBehind(TradingError):
+    """A new order refused, nothing written, because the fills and positions here are behind what the exchange has
+    pushed by more than `max_fill_lag_s`: the risk checks would read a stale view (HTTP 503, retry)."""
+
+    def __init__(self, behind_s: float, limit_s: float) -> None:
+        super().__init__(
+            f"fills and positions are {behind_s:.1f} s behind the exchange (limit {limit_s:g} s): "
+            "new orders wait until they catch up"
+        )
+        self.behind_s = behind_s

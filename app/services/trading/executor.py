@@ -33,7 +33,13 @@ from app.services.okx.errors import (
 )
 from app.services.okx.market import instrument_type_of
 from app.services.okx.trade import AmendRequest, OrderRequest
-from app.services.trading.errors import OrderNotCancelable, OrderNotFound, RiskRejected, UnsupportedExecution
+from app.services.trading.errors import (
+    FillsBehind,
+    OrderNotCancelable,
+    OrderNotFound,
+    RiskRejected,
+    UnsupportedExecution,
+)
 from app.services.trading.events import record_event
 from app.services.trading.metrics import INTERNAL_OVERHEAD, SUBMIT_SECONDS, WORK_RECEIVED_AT
 from app.services.trading.order_manager import OrderManager, OrderParams
@@ -63,8 +69,10 @@ class TradeExecutor:
         order_tracker: OrderTracker | None = None,
         *,
         clock: Callable[[], datetime] = utcnow,
+        max_fill_lag_s: float = 0.0,
     ) -> None:
         self.clock = clock
+        self.max_fill_lag_s = max_fill_lag_s  # 0: new orders are admitted however far behind the fills are
         self.okx = okx_client
         self.orders = order_manager
         self.session = order_manager.session
@@ -83,6 +91,7 @@ class TradeExecutor:
         request_fingerprint: str | None = None,
     ) -> Order:
         """Risk-check a strategy's signal and place the order it asks for."""
+        self._admit()
         strategy = strategy_id or signal.strategy_id
         if signal.execution is not None and signal.execution.algorithm not in ("market", "limit"):
             raise UnsupportedExecution(
@@ -124,6 +133,7 @@ class TradeExecutor:
         execution_id: int | None = None,
     ) -> Order:
         """An order given directly (the API's POST /orders): the same risk checks as a signal, then placed."""
+        self._admit()
         strategy = strategy_id or "api"
         signal = Signal(
             strategy_id=strategy,
@@ -145,6 +155,15 @@ class TradeExecutor:
             execution_id=execution_id,
             arrival_price=self.risk.prices.get(params.instrument_id, result.reference_price),
         )
+
+    def _admit(self) -> None:
+        """A new order is refused (nothing written) while the pushes this replica's tracker has not applied yet
+        are older than `max_fill_lag_s`: the risk checks read positions and PnL as the applied fills left them. A
+        standby runs no tracker and so never refuses: it cannot see the leader's backlog."""
+        if self.max_fill_lag_s and self.tracker is not None:
+            behind = self.tracker.behind_s()
+            if behind > self.max_fill_lag_s:
+                raise FillsBehind(behind, self.max_fill_lag_s)
 
     async def _refuse(
         self,

@@ -169,8 +169,13 @@ class OrderTracker:
             last_gap_fill_at=self.last_gap_fill_at,
             last_gap_fill_orders=self.last_gap_fill_orders,
             pushes_pending=len(self._applying),
-            oldest_pending_push_s=now - next(iter(self._applying.values())) if self._applying else None,
+            oldest_pending_push_s=self.behind_s() if self._applying else None,
         )
+
+    def behind_s(self) -> float:
+        """How long the oldest push not yet applied has waited (0 when none waits): how far the database's fills
+        and positions are behind what the exchange has said."""
+        return time.monotonic() - next(iter(self._applying.values())) if self._applying else 0.0
 
     @contextlib.asynccontextmanager
     async def _one_at_a_time(self, key: str) -> AsyncIterator[None]:

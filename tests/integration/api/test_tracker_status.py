@@ -130,5 +130,67 @@ async def test_pushes_waiting_to_be_applied_are_reported_until_they_are(api: Api
                 tracker._slots.release()
 
 
+@pytest.fixture
+async def api_with_fill_lag_limit(empty_database_url: str) -> AsyncIterator[Api]:
+    keys = await _prepared(empty_database_url)
+    settings = load_settings(database_url=empty_database_url, _env_file=None, max_fill_lag_s=0.3)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        await asyncio.wait_for(app.state.trading.started.wait(), 15)
+        app.state.exchange.simulator.config.tick_interval_s = 0
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            yield Api(app, client, keys)
+
+
+async def test_new_orders_wait_while_the_fills_are_further_behind_than_the_limit(api_with_fill_lag_limit: Api) -> None:
+    """With a push unapplied for longer than MAX_FILL_LAG_S, a new order or signal gets 503 `fills_behind` with
+    Retry-After and nothing is written (the risk checks would read a stale position); once the push is applied,
+    orders are taken again."""
+    api = api_with_fill_lag_limit
+    read, trade = api.as_("read"), api.as_("trade")
+    tracker = api.app.state.trading.tracker
+    slots = tracker._slots._value
+    for _ in range(slots):
+        await tracker._slots.acquire()
+    released = False
+    signal = {"strategy_id": "bot-7", "instrument_id": "BTC-USDT", "side": "buy", "size": "0.01"}
+    limit_buy = {"instrument_id": "BTC-USDT", "side": "buy", "order_type": "limit", "size": "0.01", "price": "49900"}
+
+    async def orders() -> list[int]:
+        return [o["id"] for o in (await api.client.get("/api/v1/trading/orders", headers=read)).json()["items"]]
+
+    try:
+        first = await api.client.post("/api/v1/trading/signals", json=signal, headers=trade)
+        assert first.status_code == 201, first.text  # nothing behind yet: its fill's push is what waits
+
+        async def status() -> dict[str, Any]:
+            return (await api.client.get("/api/v1/trading/tracker", headers=read)).json()
+
+        await _until(lambda: _when(status, lambda t: (t["oldest_pending_push_s"] or 0) > 0.35))
+        before = await orders()
+        refused = [
+            await api.client.post("/api/v1/trading/orders", json=limit_buy, headers=trade),
+            await api.client.post("/api/v1/trading/signals", json=signal, headers=trade),
+        ]
+        for answer in refused:
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["Retry-After"] == "1"
+            error = answer.json()["error"]
+            assert error["code"] == "fills_behind" and error["details"]["behind_s"] > 0.3
+        assert await orders() == before == [first.json()["id"]]  # nothing written for the refused ones
+        assert len(api.app.state.exchange.simulator.exchange.state()["orders"]) == 1  # nothing sent
+
+        for _ in range(slots):
+            tracker._slots.release()
+        released = True
+        await _until(lambda: _when(status, lambda t: t["pushes_pending"] == 0))
+        taken = await api.client.post("/api/v1/trading/orders", json=limit_buy, headers=trade)
+        assert taken.status_code == 201, taken.text
+    finally:
+        if not released:
+            for _ in range(slots):
+                tracker._slots.release()
+
+
 def _metrics(scraped: str) -> dict[str, float]:
     return {s.name: s.value for f in text_string_to_metric_families(scraped) for s in f.samples}

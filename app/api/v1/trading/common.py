@@ -38,6 +38,14 @@ EXCHANGE_ERRORS: dict[int | str, dict[str, Any]] = {
     502: _error("the exchange refused or failed the request (OKX's code in details)"),
     503: _error("the exchange is unavailable or rate limited; see Retry-After"),
 }
+# A new order's: also refused while the fills here are behind the exchange (`MAX_FILL_LAG_S`).
+PLACING_ERRORS: dict[int | str, dict[str, Any]] = {
+    **EXCHANGE_ERRORS,
+    503: _error(
+        "the exchange is unavailable or rate limited, the database is busy, or the fills and positions here are "
+        "behind the exchange by more than MAX_FILL_LAG_S (`fills_behind`); see Retry-After"
+    ),
+}
 
 
 async def fetch_page(

@@ -14,6 +14,7 @@ from app.api.errors import APIError
 from app.api.v1.trading.common import (
     ERRORS,
     EXCHANGE_ERRORS,
+    PLACING_ERRORS,
     Cursor,
     Limit,
     OrderId,
@@ -48,7 +49,7 @@ def _replay(existing: Order, request_fingerprint: str | None, response: Response
     response_model=OrderRead,
     responses={
         **ERRORS,
-        **EXCHANGE_ERRORS,
+        **PLACING_ERRORS,
         200: {"model": OrderRead, "description": "the same idempotency key and body again: the first order"},
         409: {"model": ErrorResponse, "description": "the idempotency key was used for a different order"},
     },

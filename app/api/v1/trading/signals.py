@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.api.deps import AdminKey, RuntimeDep, TradingDep
 from app.api.errors import APIError
-from app.api.v1.trading.common import ERRORS, EXCHANGE_ERRORS, fingerprint, scoped_key
+from app.api.v1.trading.common import ERRORS, EXCHANGE_ERRORS, PLACING_ERRORS, fingerprint, scoped_key
 from app.models.trading import Order
 from app.schemas.common import ErrorResponse
 from app.schemas.trading import KillSwitchChange, KillSwitchRead, KillSwitchResult, OrderRead
@@ -23,7 +23,7 @@ router = APIRouter(tags=["signals and risk"])
     response_model=OrderRead,
     responses={
         **ERRORS,
-        **EXCHANGE_ERRORS,
+        **PLACING_ERRORS,
         200: {"model": OrderRead, "description": "the same client_signal_id again: the first order"},
         409: {"model": ErrorResponse, "description": "the client_signal_id was used for a different signal"},
     },
