@@ -150,6 +150,7 @@ def _new_executor(request: Request, session: AsyncSession) -> TradeExecutor:
         runtime.risk,
         runtime.tracker,
         max_fill_lag_s=request.app.state.settings.max_fill_lag_s,
+        fill_lag=runtime.fill_lag_s,
     )
 
 

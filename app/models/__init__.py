@@ -2,6 +2,16 @@
 
 from app.models.auth import ApiKey
 from app.models.base import Base
-from app.models.trading import Execution, ExecutionEvent, Order, Position, Trade, TradeDailySummary
+from app.models.trading import Execution, ExecutionEvent, Order, Position, TrackerLag, Trade, TradeDailySummary
 
-__all__ = ["ApiKey", "Base", "Execution", "ExecutionEvent", "Order", "Position", "Trade", "TradeDailySummary"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Execution",
+    "ExecutionEvent",
+    "Order",
+    "Position",
+    "TrackerLag",
+    "Trade",
+    "TradeDailySummary",
+]

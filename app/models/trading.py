@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, BigIntPK, TimestampMixin, utcnow
@@ -39,6 +39,7 @@ __all__ = [
     "Trade",
     "TradeDailySummary",
     "TradeMode",
+    "TrackerLag",
 ]
 
 
@@ -311,6 +312,19 @@ class TradeDailySummary(Base):
     worst_closing_pnl: Mapped[Decimal | None] = mapped_column(ExactDecimal())
     fees: Mapped[Decimal] = mapped_column(ExactDecimal(), nullable=False)
     volume: Mapped[Decimal] = mapped_column(ExactDecimal(), nullable=False)
+
+
+class TrackerLag(Base):
+    """The leading replica's report of how far its applied fills are behind the exchange's pushes (the oldest push
+    not yet applied, in seconds: a duration, not money), written every half second while it leads, so that a standby
+    refuses new orders on a stale view too (`MAX_FILL_LAG_S`). One row (id 1); `reported_at` is PostgreSQL's clock,
+    so its age is read without comparing two machines' clocks."""
+
+    __tablename__ = "tracker_lag"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    behind_s: Mapped[float] = mapped_column(Float, nullable=False)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
 class Position(TimestampMixin, Base):

@@ -70,9 +70,12 @@ class TradeExecutor:
         *,
         clock: Callable[[], datetime] = utcnow,
         max_fill_lag_s: float = 0.0,
+        fill_lag: Callable[[], float] | None = None,
     ) -> None:
         self.clock = clock
-        self.max_fill_lag_s = max_fill_lag_s  # 0: new orders are admitted however far behind the fills are
+        # New orders are refused while `fill_lag()` (seconds) exceeds this; 0 or no `fill_lag`: never.
+        self.max_fill_lag_s = max_fill_lag_s
+        self.fill_lag = fill_lag
         self.okx = okx_client
         self.orders = order_manager
         self.session = order_manager.session
@@ -157,11 +160,11 @@ class TradeExecutor:
         )
 
     def _admit(self) -> None:
-        """A new order is refused (nothing written) while the pushes this replica's tracker has not applied yet
-        are older than `max_fill_lag_s`: the risk checks read positions and PnL as the applied fills left them. A
-        standby runs no tracker and so never refuses: it cannot see the leader's backlog."""
-        if self.max_fill_lag_s and self.tracker is not None:
-            behind = self.tracker.behind_s()
+        """A new order is refused (nothing written) while the fills are further behind the exchange than
+        `max_fill_lag_s` (`TradingRuntime.fill_lag_s`): the risk checks read positions and PnL as the applied fills
+        left them."""
+        if self.max_fill_lag_s and self.fill_lag is not None:
+            behind = self.fill_lag()
             if behind > self.max_fill_lag_s:
                 raise FillsBehind(behind, self.max_fill_lag_s)
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, localcontext
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models.base import utcnow
@@ -27,6 +29,7 @@ from app.models.trading import (
     ExecutionEventType,
     ExecutionStatus,
     OrderStatus,
+    TrackerLag,
     TradeDailySummary,
 )
 from app.services.okx.client import OKXClient
@@ -58,6 +61,10 @@ __all__ = ["STRATEGIES", "TradingRuntime"]
 log = logging.getLogger(__name__)
 
 INSTRUMENT_TYPES = ("SPOT", "SWAP")
+# The leader writes how far its fills are behind the exchange this often, and the standbys read it as often; a
+# report older than LAG_REPORT_STALE_S is no report (the leader is gone or stuck: failover and /ready cover that).
+LAG_REPORT_S = 0.5
+LAG_REPORT_STALE_S = 3.0
 STRATEGIES: dict[ExecutionAlgorithm, type[ExecutionStrategy]] = {
     ExecutionAlgorithm.MARKET: MarketExecution,
     ExecutionAlgorithm.LIMIT: LimitExecution,
@@ -70,6 +77,19 @@ _ORDER_MOVES = frozenset(
     {ExecutionEventType.ORDER_STATUS_CHANGED, ExecutionEventType.ORDER_CANCELED, ExecutionEventType.ORDER_REJECTED}
 )
 _FINAL_STATUSES = frozenset(status.value for status in OrderStatus if status.is_terminal)
+
+
+_REPORT_LAG = (
+    pg_insert(TrackerLag)
+    .values(id=1, behind_s=bindparam("behind_s"), reported_at=func.clock_timestamp())
+    .on_conflict_do_update(
+        index_elements=[TrackerLag.id],
+        set_={"behind_s": bindparam("behind_s"), "reported_at": func.clock_timestamp()},
+    )
+)
+_READ_LAG = select(
+    TrackerLag.behind_s, func.extract("epoch", func.clock_timestamp() - TrackerLag.reported_at).label("age_s")
+).where(TrackerLag.id == 1)
 
 
 class TradingRuntime:
@@ -120,6 +140,19 @@ class TradingRuntime:
         self.reconcile_interval_s = reconcile_interval_s
         self.last_reconciliation: list[dict[str, Any]] = []
         self._trading_state_event_id = 0  # the newest recorded kill-switch change applied here
+        # The leader's last report (`tracker_lag`) as a standby read it: seconds behind, and when it was valid.
+        self._leader_lag: tuple[float, float] | None = None  # (behind_s, time.monotonic() the report was made)
+
+    def fill_lag_s(self) -> float:
+        """How far the fills and positions of the database are behind what the exchange has pushed: the oldest
+        push this replica's tracker has not applied yet if it leads; on a standby, the leader's last report (up to
+        ~1 s late), or 0 when there is none fresh."""
+        if self.leadership.is_leader:
+            return self.tracker.behind_s()
+        if self._leader_lag is None:
+            return 0.0
+        behind, reported = self._leader_lag
+        return behind if time.monotonic() - reported <= LAG_REPORT_STALE_S else 0.0
 
     def tracker_problem(self, grace_s: float) -> str | None:
         """Why this replica is not ready because of its order tracker, or None. A standby runs no tracker."""
@@ -163,6 +196,8 @@ class TradingRuntime:
             asyncio.create_task(self._every(self.instrument_refresh_s, self._refresh_instruments), name="risk-rules"),
             asyncio.create_task(self._lead(), name="trading-lead"),
         ]
+        if engine_of(self.session_factory).dialect.name == "postgresql":  # one process on SQLite: nothing to share
+            self._tasks.append(asyncio.create_task(self._share_fill_lag(), name="fill-lag"))
         # A replica that can lead at once (always on SQLite) is started once it leads; a standby serves at once.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.leadership.retry_s * 2):
@@ -198,6 +233,29 @@ class TradingRuntime:
             finally:
                 self.leading.clear()
                 await self._stand_down()
+
+    async def _share_fill_lag(self) -> None:
+        """Every LAG_REPORT_S: the leader writes `fill_lag_s()` into `tracker_lag`, a standby reads it. A failure
+        (the database) is logged once until it passes, and the standby's last reading ages out meanwhile."""
+        failing = False
+        while True:
+            await asyncio.sleep(LAG_REPORT_S)
+            try:
+                async with self.session_factory() as session:
+                    if self.leadership.is_leader:
+                        await session.execute(_REPORT_LAG, {"behind_s": self.tracker.behind_s()})
+                        await session.commit()
+                    else:
+                        row = (await session.execute(_READ_LAG)).first()
+                        await session.commit()
+                        if row is not None:
+                            self._leader_lag = (row.behind_s, time.monotonic() - float(row.age_s))  # EXTRACT: numeric
+            except Exception as exc:
+                if not failing:
+                    log.warning("trading runtime: sharing the fills' lag failed, will retry: %s", exc)
+                failing = True
+            else:
+                failing = False
 
     async def reconcile(self) -> list[dict[str, Any]]:
         """The leader's regular check against the exchange (reconciliation.py): open orders, then positions, each

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import load_settings
 from app.main import create_app
+from tests.conftest import fresh_database
 from tests.integration.api.conftest import Api, _prepared
 
 
@@ -194,3 +196,68 @@ async def test_new_orders_wait_while_the_fills_are_further_behind_than_the_limit
 
 def _metrics(scraped: str) -> dict[str, float]:
     return {s.name: s.value for f in text_string_to_metric_families(scraped) for s in f.samples}
+
+
+async def test_a_standby_refuses_new_orders_while_the_leaders_fills_are_behind(tmp_path: Path) -> None:
+    """Two replicas on one PostgreSQL: the leader's backlog of pushes is reported in `tracker_lag`, and a standby
+    (which applies no pushes) refuses new orders with 503 `fills_behind` too, until the leader catches up."""
+    async with fresh_database("postgresql", tmp_path) as url:
+        keys = await _prepared(url)
+        settings = load_settings(database_url=url, _env_file=None, max_fill_lag_s=0.3)
+        leader_app = create_app(settings)
+        async with leader_app.router.lifespan_context(leader_app):
+            await asyncio.wait_for(leader_app.state.trading.started.wait(), 15)
+            # One exchange for both: the standby talks to the leader's simulator.
+            shared = settings.model_copy(update={"okx_rest_url": leader_app.state.exchange.simulator.rest_url})
+            standby_app = create_app(shared)
+            async with standby_app.router.lifespan_context(standby_app):
+                await asyncio.wait_for(standby_app.state.trading.started.wait(), 15)
+                leader, standby = (
+                    Api(app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test"), keys)
+                    for app in (leader_app, standby_app)
+                )
+                assert (leader_app.state.trading.leadership.role, standby_app.state.trading.leadership.role) == (
+                    "leader",
+                    "standby",
+                )
+                tracker = leader_app.state.trading.tracker
+                slots = tracker._slots._value
+                for _ in range(slots):
+                    await tracker._slots.acquire()
+                released = False
+                trade = keys["trade"]
+                headers = {"Authorization": f"Bearer {trade}"}
+                order = {"instrument_id": "BTC-USDT", "side": "buy", "order_type": "limit", "size": "0.01"}
+                signal = {"strategy_id": "bot-7", "instrument_id": "BTC-USDT", "side": "buy", "size": "0.01"}
+                try:
+                    placed = await leader.client.post("/api/v1/trading/signals", json=signal, headers=headers)
+                    assert placed.status_code == 201, placed.text  # its fill's push waits on the leader
+
+                    async def standby_refuses() -> httpx.Response | None:
+                        answer = await standby.client.post(
+                            "/api/v1/trading/orders", json={**order, "price": "49900"}, headers=headers
+                        )
+                        return answer if answer.status_code == 503 else None
+
+                    refused = await _until(standby_refuses)
+                    error = refused.json()["error"]
+                    assert error["code"] == "fills_behind" and error["details"]["behind_s"] > 0.3
+                    assert refused.headers["Retry-After"] == "1"
+
+                    for _ in range(slots):
+                        tracker._slots.release()
+                    released = True
+
+                    async def standby_takes() -> httpx.Response | None:
+                        answer = await standby.client.post(
+                            "/api/v1/trading/orders", json={**order, "price": "49900"}, headers=headers
+                        )
+                        return answer if answer.status_code == 201 else None
+
+                    assert (await _until(standby_takes)).json()["status"] == "live"
+                finally:
+                    if not released:
+                        for _ in range(slots):
+                            tracker._slots.release()
+                    for api in (leader, standby):
+                        await api.client.aclose()
