@@ -103,9 +103,10 @@ class Settings(BaseSettings):
 
     # /ready answers 503 once the order tracker's WebSocket has been down this long (it polls by REST meanwhile).
     tracker_disconnect_grace_s: Annotated[float, Field(gt=0)] = 30.0
-    # New orders (POST /orders, /signals) are refused with 503 `fills_behind` while a push the exchange sent has
-    # waited longer than this to be applied: the risk checks read positions and PnL as the applied fills left them,
-    # and must not admit orders on a view that many seconds old. 0 turns the check off.
+    # New orders (POST /orders, /signals) wait while a push the exchange sent has waited longer than this to be
+    # applied, and get 503 `fills_behind` if it lasts as long again: the risk checks read positions and PnL as the
+    # applied fills left them, and must not admit orders on a view that many seconds old
+    # (`app.services.trading.admission`). 0 turns the check off.
     max_fill_lag_s: Annotated[float, Field(ge=0)] = 2.0
 
     # Equity the performance metrics start from (daily returns, drawdown), in quote currency.

@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ws_private_url=exchange.ws_private_url,
             dead_man_timeout_s=settings.dead_man_timeout_s if settings.dead_man_enabled else None,
             reconcile_interval_s=settings.reconcile_interval_s,
+            max_fill_lag_s=settings.max_fill_lag_s,
         )
         await trading.start()
         app.state.trading = trading

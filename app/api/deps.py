@@ -149,8 +149,7 @@ def _new_executor(request: Request, session: AsyncSession) -> TradeExecutor:
         OrderManager(session),
         runtime.risk,
         runtime.tracker,
-        max_fill_lag_s=request.app.state.settings.max_fill_lag_s,
-        fill_lag=runtime.fill_lag_s,
+        admission=runtime.admission,
     )
 
 

@@ -47,12 +47,13 @@ class NotLeader(TradingError):
 
 
 class FillsBehind(TradingError):
-    """A new order refused, nothing written, because the fills and positions here are behind what the exchange has
-    pushed by more than `max_fill_lag_s`: the risk checks would read a stale view (HTTP 503, retry)."""
+    """A new order refused, nothing written, because the fills and positions here stayed behind what the exchange
+    has pushed by more than `max_fill_lag_s` while it waited: the risk checks would read a stale view (HTTP 503,
+    retry)."""
 
     def __init__(self, behind_s: float, limit_s: float) -> None:
         super().__init__(
-            f"fills and positions are {behind_s:.1f} s behind the exchange (limit {limit_s:g} s): "
-            "new orders wait until they catch up"
+            f"fills and positions are {behind_s:.1f} s behind the exchange (limit {limit_s:g} s), still after "
+            "waiting for them to catch up: send the order again later"
         )
         self.behind_s = behind_s

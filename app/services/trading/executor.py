@@ -33,8 +33,8 @@ from app.services.okx.errors import (
 )
 from app.services.okx.market import instrument_type_of
 from app.services.okx.trade import AmendRequest, OrderRequest
+from app.services.trading.admission import FillLagGate
 from app.services.trading.errors import (
-    FillsBehind,
     OrderNotCancelable,
     OrderNotFound,
     RiskRejected,
@@ -69,13 +69,10 @@ class TradeExecutor:
         order_tracker: OrderTracker | None = None,
         *,
         clock: Callable[[], datetime] = utcnow,
-        max_fill_lag_s: float = 0.0,
-        fill_lag: Callable[[], float] | None = None,
+        admission: FillLagGate | None = None,
     ) -> None:
         self.clock = clock
-        # New orders are refused while `fill_lag()` (seconds) exceeds this; 0 or no `fill_lag`: never.
-        self.max_fill_lag_s = max_fill_lag_s
-        self.fill_lag = fill_lag
+        self.admission = admission  # new orders wait for the fills to catch up (the API's); None: never
         self.okx = okx_client
         self.orders = order_manager
         self.session = order_manager.session
@@ -94,7 +91,8 @@ class TradeExecutor:
         request_fingerprint: str | None = None,
     ) -> Order:
         """Risk-check a strategy's signal and place the order it asks for."""
-        self._admit()
+        if self.admission is not None:  # before the checks: they read the positions the fills leave
+            await self.admission.admit()
         strategy = strategy_id or signal.strategy_id
         if signal.execution is not None and signal.execution.algorithm not in ("market", "limit"):
             raise UnsupportedExecution(
@@ -136,7 +134,8 @@ class TradeExecutor:
         execution_id: int | None = None,
     ) -> Order:
         """An order given directly (the API's POST /orders): the same risk checks as a signal, then placed."""
-        self._admit()
+        if self.admission is not None:  # before the checks: they read the positions the fills leave
+            await self.admission.admit()
         strategy = strategy_id or "api"
         signal = Signal(
             strategy_id=strategy,
@@ -158,15 +157,6 @@ class TradeExecutor:
             execution_id=execution_id,
             arrival_price=self.risk.prices.get(params.instrument_id, result.reference_price),
         )
-
-    def _admit(self) -> None:
-        """A new order is refused (nothing written) while the fills are further behind the exchange than
-        `max_fill_lag_s` (`TradingRuntime.fill_lag_s`): the risk checks read positions and PnL as the applied fills
-        left them."""
-        if self.max_fill_lag_s and self.fill_lag is not None:
-            behind = self.fill_lag()
-            if behind > self.max_fill_lag_s:
-                raise FillsBehind(behind, self.max_fill_lag_s)
 
     async def _refuse(
         self,

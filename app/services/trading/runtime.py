@@ -35,6 +35,7 @@ from app.models.trading import (
 from app.services.okx.client import OKXClient
 from app.services.okx.deadman import DeadManSwitch
 from app.services.okx.errors import OKXError
+from app.services.trading.admission import FillLagGate
 from app.services.trading.daily_summary import EXACT
 from app.services.trading.errors import NotLeader
 from app.services.trading.events import listen_committed
@@ -106,6 +107,7 @@ class TradingRuntime:
         instrument_refresh_s: float = 300.0,
         leadership: Leadership | None = None,
         reconcile_interval_s: float = 60.0,
+        max_fill_lag_s: float = 0.0,
     ) -> None:
         self.okx = okx_client
         self.session_factory = session_factory
@@ -142,6 +144,8 @@ class TradingRuntime:
         self._trading_state_event_id = 0  # the newest recorded kill-switch change applied here
         # The leader's last report (`tracker_lag`) as a standby read it: seconds behind, and when it was valid.
         self._leader_lag: tuple[float, float] | None = None  # (behind_s, time.monotonic() the report was made)
+        # What the API's new orders pass first (`MAX_FILL_LAG_S`; 0: nothing held).
+        self.admission = FillLagGate(self.fill_lag_s, limit_s=max_fill_lag_s)
 
     def fill_lag_s(self) -> float:
         """How far the fills and positions of the database are behind what the exchange has pushed: the oldest
@@ -300,6 +304,7 @@ class TradingRuntime:
             await self.dead_man.stop(disarm=True)
         await stop_tasks(self._tasks)
         self._tasks = []
+        await self.admission.stop()
         await self.tracker.stop()
         await self.leadership.release()
 

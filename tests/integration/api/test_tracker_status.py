@@ -145,9 +145,9 @@ async def api_with_fill_lag_limit(empty_database_url: str) -> AsyncIterator[Api]
 
 
 async def test_new_orders_wait_while_the_fills_are_further_behind_than_the_limit(api_with_fill_lag_limit: Api) -> None:
-    """With a push unapplied for longer than MAX_FILL_LAG_S, a new order or signal gets 503 `fills_behind` with
-    Retry-After and nothing is written (the risk checks would read a stale position); once the push is applied,
-    orders are taken again."""
+    """With a push unapplied for longer than MAX_FILL_LAG_S, a new order or signal waits, and if the push is still
+    unapplied after as long again, gets 503 `fills_behind` with Retry-After and nothing is written (the risk checks
+    would read a stale position); one that is waiting when the push is applied goes through."""
     api = api_with_fill_lag_limit
     read, trade = api.as_("read"), api.as_("trade")
     tracker = api.app.state.trading.tracker
@@ -182,12 +182,17 @@ async def test_new_orders_wait_while_the_fills_are_further_behind_than_the_limit
         assert await orders() == before == [first.json()["id"]]  # nothing written for the refused ones
         assert len(api.app.state.exchange.simulator.exchange.state()["orders"]) == 1  # nothing sent
 
+        # Held, not refused, while the fills catch up within the wait: it goes through once the push is applied.
+        held = asyncio.create_task(api.client.post("/api/v1/trading/orders", json=limit_buy, headers=trade))
+        await asyncio.sleep(0.1)
+        assert not held.done()
         for _ in range(slots):
             tracker._slots.release()
         released = True
-        await _until(lambda: _when(status, lambda t: t["pushes_pending"] == 0))
-        taken = await api.client.post("/api/v1/trading/orders", json=limit_buy, headers=trade)
+        taken = await held
         assert taken.status_code == 201, taken.text
+        filled = await api.client.get(f"/api/v1/trading/orders/{first.json()['id']}", headers=read)
+        assert filled.json()["status"] == "filled"  # what it waited for
     finally:
         if not released:
             for _ in range(slots):
