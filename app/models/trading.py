@@ -36,10 +36,10 @@ __all__ = [
     "OrderType",
     "Position",
     "PositionSide",
+    "TrackerLag",
     "Trade",
     "TradeDailySummary",
     "TradeMode",
-    "TrackerLag",
 ]
 
 
@@ -317,8 +317,8 @@ class TradeDailySummary(Base):
 class TrackerLag(Base):
     """The leading replica's report of how far its applied fills are behind the exchange's pushes (the oldest push
     not yet applied, in seconds: a duration, not money), written every half second while it leads, so that a standby
-    refuses new orders on a stale view too (`MAX_FILL_LAG_S`). One row (id 1); `reported_at` is PostgreSQL's clock,
-    so its age is read without comparing two machines' clocks."""
+    holds new orders back on a stale view too (`MAX_FILL_LAG_S`, `app.services.trading.admission`). One row (id 1);
+    `reported_at` is PostgreSQL's clock, so its age is read without comparing two machines' clocks."""
 
     __tablename__ = "tracker_lag"
 

@@ -34,12 +34,7 @@ from app.services.okx.errors import (
 from app.services.okx.market import instrument_type_of
 from app.services.okx.trade import AmendRequest, OrderRequest
 from app.services.trading.admission import FillLagGate
-from app.services.trading.errors import (
-    OrderNotCancelable,
-    OrderNotFound,
-    RiskRejected,
-    UnsupportedExecution,
-)
+from app.services.trading.errors import OrderNotCancelable, OrderNotFound, RiskRejected, UnsupportedExecution
 from app.services.trading.events import record_event
 from app.services.trading.metrics import INTERNAL_OVERHEAD, SUBMIT_SECONDS, WORK_RECEIVED_AT
 from app.services.trading.order_manager import OrderManager, OrderParams
