@@ -183,6 +183,8 @@ async def test_new_orders_wait_while_the_fills_are_further_behind_than_the_limit
         assert len(api.app.state.exchange.simulator.exchange.state()["orders"]) == 1  # nothing sent
 
         # Held, not refused, while the fills catch up within the wait: it goes through once the push is applied.
+        # (The wait made long enough for this machine to apply that push, however slow it is at the moment.)
+        api.app.state.trading.admission.wait_s = 30.0
         held = asyncio.create_task(api.client.post("/api/v1/trading/orders", json=limit_buy, headers=trade))
         await asyncio.sleep(0.1)
         assert not held.done()

