@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -41,15 +43,23 @@ async def _prepared(database_url: str) -> dict[str, str]:
     return keys
 
 
-@pytest.fixture
-async def api(empty_database_url: str) -> AsyncIterator[Api]:
-    keys = await _prepared(empty_database_url)
-    app = create_app(load_settings(database_url=empty_database_url, _env_file=None))
+@asynccontextmanager
+async def serve(database_url: str, keys: dict[str, str], **settings: Any) -> AsyncIterator[Api]:
+    """The service on a prepared database (`_prepared`), its settings overridden by `settings`, started (its
+    lifespan), with an in-process client. Its own simulator's prices move only when a test says so."""
+    app = create_app(load_settings(database_url=database_url, _env_file=None, **settings))
     async with app.router.lifespan_context(app):
         await asyncio.wait_for(app.state.trading.started.wait(), 15)
-        app.state.exchange.simulator.config.tick_interval_s = 0  # prices move only when a test says so
+        if app.state.exchange.simulator is not None:  # None: it uses another's (OKX_REST_URL)
+            app.state.exchange.simulator.config.tick_interval_s = 0
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
             yield Api(app, client, keys)
+
+
+@pytest.fixture
+async def api(empty_database_url: str) -> AsyncIterator[Api]:
+    async with serve(empty_database_url, await _prepared(empty_database_url)) as api:
+        yield api
 
 
 @dataclass

@@ -9,11 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 
-import httpx
-
-from app.config import load_settings
-from app.main import create_app
-from tests.integration.api.conftest import Api, _prepared
+from tests.integration.api.conftest import Api, _prepared, serve
 
 SWAP = "BTC-USDT-SWAP"
 BASE = "/api/v1/trading"
@@ -21,14 +17,8 @@ BASE = "/api/v1/trading"
 
 @asynccontextmanager
 async def _service(database_url: str, reconcile_interval_s: float) -> AsyncIterator[Api]:
-    keys = await _prepared(database_url)
-    settings = load_settings(database_url=database_url, _env_file=None, reconcile_interval_s=reconcile_interval_s)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        await asyncio.wait_for(app.state.trading.started.wait(), 15)
-        app.state.exchange.simulator.config.tick_interval_s = 0
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            yield Api(app, client, keys)
+    async with serve(database_url, await _prepared(database_url), reconcile_interval_s=reconcile_interval_s) as api:
+        yield api
 
 
 async def _long_one_contract(api: Api) -> None:

@@ -4,7 +4,8 @@ reported, /ready turns 503 after the grace period and back to 200 after the reco
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,21 +13,37 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.config import load_settings
-from app.main import create_app
+from app.services.trading.order_tracker import OrderTracker
 from tests.conftest import fresh_database
-from tests.integration.api.conftest import Api, _prepared
+from tests.integration.api.conftest import Api, _prepared, serve
 
 
 @pytest.fixture
 async def api_with_short_grace(empty_database_url: str) -> AsyncIterator[Api]:
-    keys = await _prepared(empty_database_url)
-    settings = load_settings(database_url=empty_database_url, _env_file=None, tracker_disconnect_grace_s=1)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        await asyncio.wait_for(app.state.trading.started.wait(), 15)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            yield Api(app, client, keys)
+    async with serve(empty_database_url, await _prepared(empty_database_url), tracker_disconnect_grace_s=1) as api:
+        yield api
+
+
+@asynccontextmanager
+async def _every_slot_taken(tracker: OrderTracker) -> AsyncIterator[Callable[[], None]]:
+    """Every push slot of the tracker taken, as by pushes ahead of the test's; the yielded call frees them (at the
+    latest when the block ends)."""
+    slots = tracker._slots._value
+    for _ in range(slots):
+        await tracker._slots.acquire()
+    taken = True
+
+    def free() -> None:
+        nonlocal taken
+        if taken:
+            for _ in range(slots):
+                tracker._slots.release()
+            taken = False
+
+    try:
+        yield free
+    finally:
+        free()
 
 
 async def _until(check: Any, timeout_s: float = 10) -> Any:
@@ -88,12 +105,7 @@ async def test_pushes_waiting_to_be_applied_are_reported_until_they_are(api: Api
     many pushes wait and for how long, and the order is not filled in the database yet; once a slot frees, the
     push is applied and its wait is in the histogram."""
     read = api.as_("read")
-    tracker = api.app.state.trading.tracker
-    slots = tracker._slots._value  # every slot taken, as by pushes ahead of this one
-    for _ in range(slots):
-        await tracker._slots.acquire()
-    released = False
-    try:
+    async with _every_slot_taken(api.app.state.trading.tracker) as free_slots:
         signal = {"strategy_id": "bot-7", "instrument_id": "BTC-USDT", "side": "buy", "size": "0.01"}
         placed = await api.client.post("/api/v1/trading/signals", json=signal, headers=api.as_("trade"))
         assert placed.status_code == 201, placed.text
@@ -115,9 +127,7 @@ async def test_pushes_waiting_to_be_applied_are_reported_until_they_are(api: Api
         )
         applied_before = values.get("trading_push_apply_seconds_count", 0)
 
-        for _ in range(slots):
-            tracker._slots.release()
-        released = True
+        free_slots()
         done = await _until(lambda: _when(status, lambda t: t["pushes_pending"] == 0))
         assert done["oldest_pending_push_s"] is None
         order = (await api.client.get(f"/api/v1/trading/orders/{placed.json()['id']}", headers=read)).json()
@@ -126,22 +136,12 @@ async def test_pushes_waiting_to_be_applied_are_reported_until_they_are(api: Api
         assert values["trading_push_apply_seconds_count"] > applied_before
         assert values["trading_push_apply_seconds_sum"] >= 0.2  # the wait counts
         assert values["trading_tracker_pushes_pending"] == 0
-    finally:
-        if not released:
-            for _ in range(slots):
-                tracker._slots.release()
 
 
 @pytest.fixture
 async def api_with_fill_lag_limit(empty_database_url: str) -> AsyncIterator[Api]:
-    keys = await _prepared(empty_database_url)
-    settings = load_settings(database_url=empty_database_url, _env_file=None, max_fill_lag_s=0.3)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        await asyncio.wait_for(app.state.trading.started.wait(), 15)
-        app.state.exchange.simulator.config.tick_interval_s = 0
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-            yield Api(app, client, keys)
+    async with serve(empty_database_url, await _prepared(empty_database_url), max_fill_lag_s=0.3) as api:
+        yield api
 
 
 async def test_new_orders_wait_while_the_fills_are_further_behind_than_the_limit(api_with_fill_lag_limit: Api) -> None:
@@ -150,18 +150,13 @@ async def test_new_orders_wait_while_the_fills_are_further_behind_than_the_limit
     would read a stale position); one that is waiting when the push is applied goes through."""
     api = api_with_fill_lag_limit
     read, trade = api.as_("read"), api.as_("trade")
-    tracker = api.app.state.trading.tracker
-    slots = tracker._slots._value
-    for _ in range(slots):
-        await tracker._slots.acquire()
-    released = False
     signal = {"strategy_id": "bot-7", "instrument_id": "BTC-USDT", "side": "buy", "size": "0.01"}
     limit_buy = {"instrument_id": "BTC-USDT", "side": "buy", "order_type": "limit", "size": "0.01", "price": "49900"}
 
     async def orders() -> list[int]:
         return [o["id"] for o in (await api.client.get("/api/v1/trading/orders", headers=read)).json()["items"]]
 
-    try:
+    async with _every_slot_taken(api.app.state.trading.tracker) as free_slots:
         first = await api.client.post("/api/v1/trading/signals", json=signal, headers=trade)
         assert first.status_code == 201, first.text  # nothing behind yet: its fill's push is what waits
 
@@ -188,17 +183,11 @@ async def test_new_orders_wait_while_the_fills_are_further_behind_than_the_limit
         held = asyncio.create_task(api.client.post("/api/v1/trading/orders", json=limit_buy, headers=trade))
         await asyncio.sleep(0.1)
         assert not held.done()
-        for _ in range(slots):
-            tracker._slots.release()
-        released = True
+        free_slots()
         taken = await held
         assert taken.status_code == 201, taken.text
         filled = await api.client.get(f"/api/v1/trading/orders/{first.json()['id']}", headers=read)
         assert filled.json()["status"] == "filled"  # what it waited for
-    finally:
-        if not released:
-            for _ in range(slots):
-                tracker._slots.release()
 
 
 def _metrics(scraped: str) -> dict[str, float]:
@@ -210,61 +199,30 @@ async def test_a_standby_refuses_new_orders_while_the_leaders_fills_are_behind(t
     (which applies no pushes) refuses new orders with 503 `fills_behind` too, until the leader catches up."""
     async with fresh_database("postgresql", tmp_path) as url:
         keys = await _prepared(url)
-        settings = load_settings(database_url=url, _env_file=None, max_fill_lag_s=0.3)
-        leader_app = create_app(settings)
-        async with leader_app.router.lifespan_context(leader_app):
-            await asyncio.wait_for(leader_app.state.trading.started.wait(), 15)
+        async with serve(url, keys, max_fill_lag_s=0.3) as leader:
             # One exchange for both: the standby talks to the leader's simulator.
-            shared = settings.model_copy(update={"okx_rest_url": leader_app.state.exchange.simulator.rest_url})
-            standby_app = create_app(shared)
-            async with standby_app.router.lifespan_context(standby_app):
-                await asyncio.wait_for(standby_app.state.trading.started.wait(), 15)
-                leader, standby = (
-                    Api(app, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test"), keys)
-                    for app in (leader_app, standby_app)
-                )
-                assert (leader_app.state.trading.leadership.role, standby_app.state.trading.leadership.role) == (
-                    "leader",
-                    "standby",
-                )
-                tracker = leader_app.state.trading.tracker
-                slots = tracker._slots._value
-                for _ in range(slots):
-                    await tracker._slots.acquire()
-                released = False
-                trade = keys["trade"]
-                headers = {"Authorization": f"Bearer {trade}"}
+            simulator_url = leader.app.state.exchange.simulator.rest_url
+            async with serve(url, keys, max_fill_lag_s=0.3, okx_rest_url=simulator_url) as standby:
+                roles = (leader.app.state.trading.leadership.role, standby.app.state.trading.leadership.role)
+                assert roles == ("leader", "standby")
+                trade = leader.as_("trade")
                 order = {"instrument_id": "BTC-USDT", "side": "buy", "order_type": "limit", "size": "0.01"}
                 signal = {"strategy_id": "bot-7", "instrument_id": "BTC-USDT", "side": "buy", "size": "0.01"}
-                try:
-                    placed = await leader.client.post("/api/v1/trading/signals", json=signal, headers=headers)
+
+                async def standby_answers(status_code: int) -> httpx.Response | None:
+                    answer = await standby.client.post(
+                        "/api/v1/trading/orders", json={**order, "price": "49900"}, headers=trade
+                    )
+                    return answer if answer.status_code == status_code else None
+
+                async with _every_slot_taken(leader.app.state.trading.tracker) as free_slots:
+                    placed = await leader.client.post("/api/v1/trading/signals", json=signal, headers=trade)
                     assert placed.status_code == 201, placed.text  # its fill's push waits on the leader
 
-                    async def standby_refuses() -> httpx.Response | None:
-                        answer = await standby.client.post(
-                            "/api/v1/trading/orders", json={**order, "price": "49900"}, headers=headers
-                        )
-                        return answer if answer.status_code == 503 else None
-
-                    refused = await _until(standby_refuses)
+                    refused = await _until(lambda: standby_answers(503))
                     error = refused.json()["error"]
                     assert error["code"] == "fills_behind" and error["details"]["behind_s"] > 0.3
                     assert refused.headers["Retry-After"] == "1"
 
-                    for _ in range(slots):
-                        tracker._slots.release()
-                    released = True
-
-                    async def standby_takes() -> httpx.Response | None:
-                        answer = await standby.client.post(
-                            "/api/v1/trading/orders", json={**order, "price": "49900"}, headers=headers
-                        )
-                        return answer if answer.status_code == 201 else None
-
-                    assert (await _until(standby_takes)).json()["status"] == "live"
-                finally:
-                    if not released:
-                        for _ in range(slots):
-                            tracker._slots.release()
-                    for api in (leader, standby):
-                        await api.client.aclose()
+                    free_slots()
+                    assert (await _until(lambda: standby_answers(201))).json()["status"] == "live"
