@@ -24,6 +24,7 @@ from sqlalchemy import (
     Insert,
     Select,
     Table,
+    and_,
     bindparam,
     func,
     insert,
@@ -81,11 +82,21 @@ LOCK_ROW_TYPES: dict[str, TypeEngine[Any]] = (
 
 
 @functools.cache
-def lock_statement() -> Select[Any]:
+def lock_statement(*, by_id: bool = False) -> Select[Any]:
     """The order the exchange's ids name (as `OrderManager.lock_by_exchange_ids`) and the position its fills move,
     both locked FOR UPDATE, the order first; and an id for the fill's trade, from the trades' own sequence (one left
-    unused when the fill turns out not to be the common case, as a rolled-back insert leaves one)."""
-    match = or_(_ORDERS.c.exchange_order_id == bindparam("ord_id"), _ORDERS.c.client_order_id == bindparam("cl_ord_id"))
+    unused when the fill turns out not to be the common case, as a rolled-back insert leaves one).
+
+    `by_id`: the order is found by our id (`order_id`, which the tracker remembers for the orders it placed) and its
+    `cl_ord_id`, a primary-key lookup. By the exchange's ids (an OR of two unique columns) PostgreSQL plans a bitmap
+    scan, and on a table it has no statistics of yet (a new database) a sequential scan, which a connection's cached
+    generic plan then keeps while the table grows: in `benchmarks/load.py` every fill scanned the whole table."""
+    if by_id:
+        match = and_(_ORDERS.c.id == bindparam("order_id"), _ORDERS.c.client_order_id == bindparam("cl_ord_id"))
+    else:
+        match = or_(
+            _ORDERS.c.exchange_order_id == bindparam("ord_id"), _ORDERS.c.client_order_id == bindparam("cl_ord_id")
+        )
     locked_order = select(_ORDERS).where(match).order_by(_ORDERS.c.id).limit(1).with_for_update().cte("locked_order")
     side = func.coalesce(locked_order.c.position_side, literal(PositionSide.NET, _POSITIONS.c.position_side.type))
     locked_position = (

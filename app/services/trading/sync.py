@@ -143,7 +143,9 @@ class ExchangeOrderSync:
         instrument = await self.okx.public.instrument(snapshot.inst_id)
         pushed = _pushed_fill(snapshot) if from_push else None
         if commit and order is None and not fills and pushed is not None and (lane := direct_lane(self.session)):
-            on_lane = await self._apply_fill_on_lane(lane, snapshot, pushed, trigger, instrument.contract_multiplier)
+            on_lane = await self._apply_fill_on_lane(
+                lane, snapshot, pushed, trigger, instrument.contract_multiplier, order_id=order_id
+            )
             if on_lane is not None:
                 return on_lane
         if order is None:
@@ -196,6 +198,8 @@ class ExchangeOrderSync:
         fill: okx.Fill,
         trigger: OrderTrigger | None,
         multiplier: Decimal,
+        *,
+        order_id: int | None = None,
     ) -> SyncResult | None:
         """The common fill, a push bringing one new fill of one of our orders whose position exists, as one
         transaction on the direct lane (`fill_statements`): four round trips instead of eight and no unit-of-work
@@ -204,10 +208,14 @@ class ExchangeOrderSync:
         path applies the snapshot."""
         try:
             async with lane.transaction() as transaction:
-                lock = lane.compiled(fill_statements.lock_statement(), fill_statements.LOCK_ROW_TYPES)
-                rows = await transaction.fetch(
-                    lock, {"ord_id": snapshot.ord_id, "cl_ord_id": snapshot.cl_ord_id or None}
+                by_id = order_id is not None and bool(snapshot.cl_ord_id)
+                lock = lane.compiled(fill_statements.lock_statement(by_id=by_id), fill_statements.LOCK_ROW_TYPES)
+                found_by = (
+                    {"order_id": order_id, "cl_ord_id": snapshot.cl_ord_id}
+                    if by_id
+                    else {"ord_id": snapshot.ord_id, "cl_ord_id": snapshot.cl_ord_id or None}
                 )
+                rows = await transaction.fetch(lock, found_by)
                 if not rows or rows[0]["p_id"] is None:  # no such order, or the instrument's first fill
                     raise _NotTheCommonCase
                 order, position = from_row(Order, rows[0], "o_"), from_row(Position, rows[0], "p_")

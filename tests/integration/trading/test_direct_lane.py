@@ -33,6 +33,7 @@ from app.models.trading import (
 )
 from app.services.okx import models as okx_models
 from app.services.okx.client import OKXClient, parse
+from app.services.trading import fill_statements
 from app.services.trading.events import listen_committed
 from app.services.trading.order_manager import OrderManager, OrderParams
 from app.services.trading.order_state import OrderTrigger
@@ -560,11 +561,17 @@ FILLS = [
 
 
 async def _fill_sequence(
-    okx: OKXClient, factory: async_sessionmaker[AsyncSession], instrument_id: str, *, on_lane: bool
+    okx: OKXClient,
+    factory: async_sessionmaker[AsyncSession],
+    instrument_id: str,
+    *,
+    on_lane: bool,
+    by_id: bool = False,
 ) -> tuple[list[int], int]:
     """FILLS on one instrument, each push applied as the tracker applies it, on the lane or (a session with a
-    transaction of its own) on the general path. Returns the orders' ids and how many statements went through the
-    session for pushes after the instrument's first fill."""
+    transaction of its own) on the general path; `by_id`: the order's id given, as the tracker gives it for the
+    orders it placed. Returns the orders' ids and how many statements went through the session for pushes after the
+    instrument's first fill."""
     base, quote = instrument_id.split("-")
     statements: list[str] = []
     engine = factory.kw["bind"].sync_engine
@@ -594,7 +601,11 @@ async def _fill_sequence(
                         await _in_transaction(session)
                         statements.clear()
                     result = await ExchangeOrderSync(okx, session).apply(
-                        snapshot, from_push=True, commit=True, known_filled=known_filled
+                        snapshot,
+                        from_push=True,
+                        commit=True,
+                        known_filled=known_filled,
+                        order_id=order.id if by_id else None,
                     )
                     assert result.order.status.value == state
                     known_filled = result.order.filled_size
@@ -613,21 +624,29 @@ def _comparable(row: dict[str, Any], instrument_id: str) -> dict[str, Any]:
     return {k: ("BASE" if v == base else v) for k, v in row.items() if k not in skip}
 
 
+@pytest.mark.parametrize("by_id", [False, True], ids=["found-by-exchange-ids", "found-by-id"])
 async def test_the_lane_fills_exactly_as_the_general_path(
-    okx: OKXClient, factory: async_sessionmaker[AsyncSession]
+    okx: OKXClient, factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch, by_id: bool
 ) -> None:
     """The same fills (open, add in two fills, reduce, flip short in a fill and a cancel, close the short), fees in
     the base and in the quote currency, on BTC-USDT through the lane and on ETH-USDT through the general path: the
-    trades, the orders, the position and every event come out the same."""
+    trades, the orders, the position and every event come out the same, whether the lane finds the order by the
+    exchange's ids or by our id (the tracker's own orders: a primary-key lookup)."""
+    locks: list[bool] = []
+    lock_statement = fill_statements.lock_statement
+    monkeypatch.setattr(
+        fill_statements, "lock_statement", lambda *, by_id=False: locks.append(by_id) or lock_statement(by_id=by_id)
+    )
     heard: list[tuple[ExecutionEventType, str]] = []
     stop = listen_committed(lambda event_type, data: heard.append((event_type, data.get("to", ""))))
     try:
-        lane_orders, lane_statements = await _fill_sequence(okx, factory, "BTC-USDT", on_lane=True)
+        lane_orders, lane_statements = await _fill_sequence(okx, factory, "BTC-USDT", on_lane=True, by_id=by_id)
         heard_on_lane, heard[:] = heard[:], []
         general_orders, general_statements = await _fill_sequence(okx, factory, "ETH-USDT", on_lane=False)
     finally:
         stop()
     assert lane_statements == 0 and general_statements > 0  # the lane took every fill after the first
+    assert locks and set(locks) == {by_id}  # and found its orders the way asked
     assert heard_on_lane == heard and len(heard) > 20  # the same effects outside the database, once each
 
     async with factory() as session:
@@ -659,3 +678,26 @@ async def test_the_lane_fills_exactly_as_the_general_path(
     assert positions["BTC-USDT"]["size"] == 0  # 0.5 + 0.3 - 0.4 - 0.5 (short 0.1) + 0.1
     # Gross of fees: 0.4 x (120 - 103.75) + 0.4 x (90 - 103.75) - 0.1 x (95 - 90), the average 103.75 after adding.
     assert positions["BTC-USDT"]["realized_pnl"] == D("0.5")
+
+
+async def test_a_fill_given_a_wrong_id_writes_nothing_on_it_and_is_applied_to_its_own_order(
+    okx: OKXClient, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """The lane finds an order by our id only together with its clOrdId: a stale or wrong id (another order's)
+    matches no row, and the general path applies the fill to the order the exchange's ids name."""
+    first, order = await _live_orders(factory, 2, "W")
+    tracker = OrderTracker(okx, session_factory=factory, ws_url="ws://127.0.0.1:1")
+    opened = await tracker.apply_push(_push(first, "partially_filled", "0.1", tradeId="T1", fillSz="0.1"))
+    assert opened is not None and opened.filled_size == D("0.1")  # the position exists: the lane is open
+    first_before = await _row(factory, first.id)
+    snapshot = parse(okx_models.Order, _push(order, "filled", "0.5", tradeId="T2", fillSz="0.5"), what="order push")
+    async with factory() as session:
+        result = await ExchangeOrderSync(okx, session).apply(
+            snapshot, from_push=True, commit=True, known_filled=D(0), order_id=first.id
+        )
+    assert result.order.id == order.id and result.new_fills == 1 and result.order.status is OrderStatus.FILLED
+    assert await _row(factory, first.id) == first_before
+    async with factory() as session:
+        trades = (await session.execute(select(Trade.order_id, Trade.size).order_by(Trade.id))).all()
+        assert trades == [(first.id, D("0.1")), (order.id, D("0.5"))]
+        assert (await session.execute(select(Position.size))).scalar_one() == D("0.6")
