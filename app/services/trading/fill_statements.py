@@ -13,7 +13,7 @@ differ. The trade is written with the rest, so the rest is written only if the t
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     CTE,
@@ -44,7 +44,7 @@ from app.models.trading import ExecutionEvent, Order, Position, PositionSide, Tr
 from app.services.trading import daily_summary
 from app.services.trading.recorder import FILL_IDENTITY
 
-__all__ = ["LOCK_ROW_TYPES", "lock_statement", "write_parameters", "write_statement"]
+__all__ = ["LOCK_ROW_TYPES", "FoundBy", "lock_statement", "write_parameters", "write_statement"]
 
 _ORDERS = Order.__table__
 _POSITIONS = Position.__table__
@@ -56,7 +56,15 @@ _TRADES = Trade.__table__
 # code starts to move without being listed here fails there.
 _ORDER_COLUMNS = [
     _ORDERS.c[name]
-    for name in ("filled_size", "average_fill_price", "status", "acknowledged_at", "finished_at", "exchange_updated_at")
+    for name in (
+        "exchange_order_id",  # set by a fill that came before the acknowledgement
+        "filled_size",
+        "average_fill_price",
+        "status",
+        "acknowledged_at",
+        "finished_at",
+        "exchange_updated_at",
+    )
 ]
 _POSITION_COLUMNS = [
     _POSITIONS.c[name]
@@ -81,18 +89,26 @@ LOCK_ROW_TYPES: dict[str, TypeEngine[Any]] = (
 )
 
 
-@functools.cache
-def lock_statement(*, by_id: bool = False) -> Select[Any]:
-    """The order the exchange's ids name (as `OrderManager.lock_by_exchange_ids`) and the position its fills move,
-    both locked FOR UPDATE, the order first; and an id for the fill's trade, from the trades' own sequence (one left
-    unused when the fill turns out not to be the common case, as a rolled-back insert leaves one).
+# How the lock finds the order: by our id and its clOrdId (the tracker's own orders), by its clOrdId (another
+# replica's, or one the tracker forgot), or by either of the exchange's ids (a push without a clOrdId).
+FoundBy = Literal["id", "cl_ord_id", "exchange_ids"]
 
-    `by_id`: the order is found by our id (`order_id`, which the tracker remembers for the orders it placed) and its
-    `cl_ord_id`, a primary-key lookup. By the exchange's ids (an OR of two unique columns) PostgreSQL plans a bitmap
-    scan, and on a table it has no statistics of yet (a new database) a sequential scan, which a connection's cached
-    generic plan then keeps while the table grows: in `benchmarks/load.py` every fill scanned the whole table."""
-    if by_id:
+
+@functools.cache
+def lock_statement(found_by: FoundBy = "exchange_ids") -> Select[Any]:
+    """The order the push names and the position its fills move, both locked FOR UPDATE, the order first; and an id
+    for the fill's trade, from the trades' own sequence (one left unused when the fill turns out not to be the
+    common case, as a rolled-back insert leaves one).
+
+    By our id or by clOrdId it is one unique-index lookup. By the exchange's ids (an OR of two unique columns, as
+    `OrderManager.lock_by_exchange_ids`) PostgreSQL plans a bitmap scan, and on a table it has no statistics of yet
+    (a new database) a sequential scan, which a connection's cached generic plan then keeps while the table grows:
+    in `benchmarks/load.py` every fill scanned the whole table."""
+    match: ColumnElement[bool]
+    if found_by == "id":
         match = and_(_ORDERS.c.id == bindparam("order_id"), _ORDERS.c.client_order_id == bindparam("cl_ord_id"))
+    elif found_by == "cl_ord_id":
+        match = _ORDERS.c.client_order_id == bindparam("cl_ord_id")
     else:
         match = or_(
             _ORDERS.c.exchange_order_id == bindparam("ord_id"), _ORDERS.c.client_order_id == bindparam("cl_ord_id")

@@ -208,19 +208,16 @@ class ExchangeOrderSync:
         path applies the snapshot."""
         try:
             async with lane.transaction() as transaction:
-                by_id = order_id is not None and bool(snapshot.cl_ord_id)
-                lock = lane.compiled(fill_statements.lock_statement(by_id=by_id), fill_statements.LOCK_ROW_TYPES)
-                found_by = (
-                    {"order_id": order_id, "cl_ord_id": snapshot.cl_ord_id}
-                    if by_id
-                    else {"ord_id": snapshot.ord_id, "cl_ord_id": snapshot.cl_ord_id or None}
-                )
-                rows = await transaction.fetch(lock, found_by)
+                found_by, parameters = _lock_parameters(snapshot, order_id)
+                lock = lane.compiled(fill_statements.lock_statement(found_by), fill_statements.LOCK_ROW_TYPES)
+                rows = await transaction.fetch(lock, parameters)
                 if not rows or rows[0]["p_id"] is None:  # no such order, or the instrument's first fill
                     raise _NotTheCommonCase
                 order, position = from_row(Order, rows[0], "o_"), from_row(Position, rows[0], "p_")
                 if not _common_fill(order, snapshot, fill):
                     raise _NotTheCommonCase
+                if order.exchange_order_id is None:  # the fill came before the acknowledgement: as the general path
+                    order.exchange_order_id = snapshot.ord_id
                 facts = _fill_facts(order, fill)
                 effect = PositionManager.effect_of(position, facts["side"], facts["size"], facts["price"])
                 values = trade_values(order, effect, **facts, multiplier=multiplier)
@@ -281,6 +278,15 @@ class _NotTheCommonCase(Exception):
 _EVENT_ID = {"id": ExecutionEvent.__table__.c.id.type}
 
 
+def _lock_parameters(snapshot: okx.Order, order_id: int | None) -> tuple[fill_statements.FoundBy, dict[str, Any]]:
+    """How the fill's lock finds its order: by a unique index whenever the push allows (`lock_statement`)."""
+    if snapshot.cl_ord_id and order_id is not None:
+        return "id", {"order_id": order_id, "cl_ord_id": snapshot.cl_ord_id}
+    if snapshot.cl_ord_id:
+        return "cl_ord_id", {"cl_ord_id": snapshot.cl_ord_id}
+    return "exchange_ids", {"ord_id": snapshot.ord_id, "cl_ord_id": None}
+
+
 def _pushed_fill(snapshot: okx.Order) -> okx.Fill | None:
     """The fill a push reports, with its own fee (REST order answers carry none of their own: their fee is
     cumulative, so their fills come from the fills endpoint). An order object carries its *last* fill's fields,
@@ -319,15 +325,17 @@ def _fill_facts(order: Order, fill: okx.Fill) -> dict[str, Any]:
 
 
 def _common_fill(order: Order, snapshot: okx.Order, fill: okx.Fill) -> bool:
-    """One of our orders, acknowledged, that the push brings a new fill of, and no amend (which the general path
-    applies)."""
+    """One of our orders that the push brings a new fill of, and no amend (which the general path applies). The
+    order may not be acknowledged yet: the exchange's pushes often arrive before its answer to the submit is stored
+    (always, nearly, on a replica that did not place the order), and the push then acknowledges it, as on the
+    general path."""
     amended = order.order_type is not OrderType.MARKET and (
         (snapshot.px is not None and snapshot.px != order.price) or snapshot.sz != order.size
     )
     return (
         not order.is_external
-        and order.exchange_order_id is not None
-        and fill.ord_id == order.exchange_order_id
+        and fill.ord_id == snapshot.ord_id
+        and order.exchange_order_id in (None, fill.ord_id)
         and fill.fill_sz > 0
         and snapshot.acc_fill_sz > order.filled_size
         and not amended

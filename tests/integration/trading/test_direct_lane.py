@@ -550,13 +550,14 @@ async def test_a_wrong_belief_that_a_push_brings_no_fill_costs_a_round_trip_neve
         assert (await session.execute(select(Trade.size))).scalars().all() == [D("0.5")]
 
 
-# (side, size, price, pushes as (state, accFillSz, fillSz), fee currency: base or quote)
+# (side, size, price, pushes as (state, accFillSz, fillSz), fee currency: base or quote, whether the exchange's
+# answer to the submit is stored before the pushes or only after them)
 FILLS = [
-    ("buy", "0.5", "100", [("filled", "0.5", "0.5")], "base"),  # opens (the instrument's first fill: general path)
-    ("buy", "0.3", "110", [("partially_filled", "0.1", "0.1"), ("filled", "0.3", "0.2")], "quote"),  # adds
-    ("sell", "0.4", "120", [("filled", "0.4", "0.4")], "quote"),  # reduces, realizes
-    ("sell", "0.9", "90", [("partially_filled", "0.5", "0.5"), ("canceled", "0.5", "0.5")], "base"),  # flips short
-    ("buy", "0.1", "95", [("filled", "0.1", "0.1")], "quote"),  # closes the short
+    ("buy", "0.5", "100", [("filled", "0.5", "0.5")], "base", True),  # opens (the instrument's first fill)
+    ("buy", "0.3", "110", [("partially_filled", "0.1", "0.1"), ("filled", "0.3", "0.2")], "quote", True),  # adds
+    ("sell", "0.4", "120", [("filled", "0.4", "0.4")], "quote", False),  # reduces, realizes; pushed before the ack
+    ("sell", "0.9", "90", [("partially_filled", "0.5", "0.5"), ("canceled", "0.5", "0.5")], "base", True),  # flips
+    ("buy", "0.1", "95", [("filled", "0.1", "0.1")], "quote", True),  # closes the short
 ]
 
 
@@ -566,22 +567,27 @@ async def _fill_sequence(
     instrument_id: str,
     *,
     on_lane: bool,
-    by_id: bool = False,
+    found_by: fill_statements.FoundBy = "cl_ord_id",
 ) -> tuple[list[int], int]:
     """FILLS on one instrument, each push applied as the tracker applies it, on the lane or (a session with a
-    transaction of its own) on the general path; `by_id`: the order's id given, as the tracker gives it for the
-    orders it placed. Returns the orders' ids and how many statements went through the session for pushes after the
-    instrument's first fill."""
+    transaction of its own) on the general path; `found_by`: what the push and the caller give the lane to find
+    the order with (our id: the tracker, for the orders it placed; the clOrdId alone; the exchange's ordId alone,
+    a push without a clOrdId). Returns the orders' ids and how many statements went through the session for pushes
+    after the instrument's first fill."""
     base, quote = instrument_id.split("-")
     statements: list[str] = []
     engine = factory.kw["bind"].sync_engine
     order_ids, trade_number = [], 0
-    for step, (side, size, price, pushes, fee_in) in enumerate(FILLS):
+    for step, (side, size, price, pushes, fee_in, acknowledged_first) in enumerate(FILLS):
+        exchange_id = f"{instrument_id}-{step}"
         async with factory() as session:
             manager = OrderManager(session)
             params = OrderParams(instrument_id, OrderSide(side), OrderType.LIMIT, D(size), D(price))
             order = await manager.create_order(params, commit=True)
-            order = await manager.acknowledge(order.id, f"{instrument_id}-{step}", commit=True)
+            # A push without a clOrdId finds only an order that has the exchange's id.
+            acknowledged_first = acknowledged_first or found_by == "exchange_ids"
+            if acknowledged_first:
+                order = await manager.acknowledge(order.id, exchange_id, commit=True)
             order_ids.append(order.id)
         known_filled = D(0)  # as the tracker remembers it
         for state, acc_fill_sz, fill_sz in pushes:
@@ -589,9 +595,11 @@ async def _fill_sequence(
             fee = f"-{D(fill_sz) * D('0.001')}" if fee_in == "base" else f"-{D(fill_sz) * D(price) * D('0.001')}"
             push = {
                 **_push(order, state, acc_fill_sz, tradeId=f"T{trade_number}", fillSz=fill_sz, fillFee=fee),
-                "instId": instrument_id, "side": side, "px": price, "sz": size, "fillPx": price,
+                "instId": instrument_id, "ordId": exchange_id, "side": side, "px": price, "sz": size, "fillPx": price,
                 "fillFeeCcy": base if fee_in == "base" else quote,
             }  # fmt: skip
+            if found_by == "exchange_ids":
+                push["clOrdId"] = ""  # as OKX sends an order placed without one
             snapshot = parse(okx_models.Order, push, what="order push")
             listener = lambda *args: statements.append(args[2])  # noqa: E731
             event.listen(engine, "before_cursor_execute", listener)
@@ -605,14 +613,18 @@ async def _fill_sequence(
                         from_push=True,
                         commit=True,
                         known_filled=known_filled,
-                        order_id=order.id if by_id else None,
+                        order_id=order.id if found_by == "id" else None,
                     )
                     assert result.order.status.value == state
                     known_filled = result.order.filled_size
             finally:
                 event.remove(engine, "before_cursor_execute", listener)
-            if step == 0:
-                statements.clear()  # the first fill creates the position: the general path, both ways
+        if not acknowledged_first:  # the answer to the submit, stored late, changes nothing
+            async with factory() as session:
+                late = await OrderManager(session).acknowledge(order.id, exchange_id, commit=True)
+                assert (late.status.value, late.exchange_order_id) == (pushes[-1][0], exchange_id)
+        if step == 0:
+            statements.clear()  # the first fill creates the position: the general path, both ways
     return order_ids, len(statements)
 
 
@@ -624,29 +636,31 @@ def _comparable(row: dict[str, Any], instrument_id: str) -> dict[str, Any]:
     return {k: ("BASE" if v == base else v) for k, v in row.items() if k not in skip}
 
 
-@pytest.mark.parametrize("by_id", [False, True], ids=["found-by-exchange-ids", "found-by-id"])
+@pytest.mark.parametrize("found_by", ["id", "cl_ord_id", "exchange_ids"])
 async def test_the_lane_fills_exactly_as_the_general_path(
-    okx: OKXClient, factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch, by_id: bool
+    okx: OKXClient,
+    factory: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+    found_by: fill_statements.FoundBy,
 ) -> None:
     """The same fills (open, add in two fills, reduce, flip short in a fill and a cancel, close the short), fees in
     the base and in the quote currency, on BTC-USDT through the lane and on ETH-USDT through the general path: the
-    trades, the orders, the position and every event come out the same, whether the lane finds the order by the
-    exchange's ids or by our id (the tracker's own orders: a primary-key lookup)."""
-    locks: list[bool] = []
+    trades, the orders, the position and every event come out the same, however the lane finds the order."""
+    locks: list[str] = []
     lock_statement = fill_statements.lock_statement
-    monkeypatch.setattr(
-        fill_statements, "lock_statement", lambda *, by_id=False: locks.append(by_id) or lock_statement(by_id=by_id)
-    )
+    monkeypatch.setattr(fill_statements, "lock_statement", lambda how: locks.append(how) or lock_statement(how))
     heard: list[tuple[ExecutionEventType, str]] = []
     stop = listen_committed(lambda event_type, data: heard.append((event_type, data.get("to", ""))))
     try:
-        lane_orders, lane_statements = await _fill_sequence(okx, factory, "BTC-USDT", on_lane=True, by_id=by_id)
+        lane_orders, lane_statements = await _fill_sequence(okx, factory, "BTC-USDT", on_lane=True, found_by=found_by)
         heard_on_lane, heard[:] = heard[:], []
-        general_orders, general_statements = await _fill_sequence(okx, factory, "ETH-USDT", on_lane=False)
+        general_orders, general_statements = await _fill_sequence(
+            okx, factory, "ETH-USDT", on_lane=False, found_by=found_by
+        )
     finally:
         stop()
     assert lane_statements == 0 and general_statements > 0  # the lane took every fill after the first
-    assert locks and set(locks) == {by_id}  # and found its orders the way asked
+    assert locks and set(locks) == {found_by}  # and found its orders the way asked
     assert heard_on_lane == heard and len(heard) > 20  # the same effects outside the database, once each
 
     async with factory() as session:
