@@ -177,8 +177,10 @@ def _row_update(table: Table, columns: list[Column[Any]], prefix: str, name: str
 
 def write_parameters(trade: Trade, order: Order, position: Position, events: list[dict[str, Any]]) -> dict[str, Any]:
     """`write_statement`'s parameters: the trade and its day's sums, the two rows as the objects hold them, touched
-    now (the columns' onupdate, as a flush would set it), and the event rows (`events.take_queued_rows`)."""
+    now (the columns' onupdate, as a flush would set it; the objects too, so that they stay what is stored), and
+    the event rows (`events.take_queued_rows`)."""
     now = utcnow()
+    order.updated_at = position.updated_at = now
     parameters: dict[str, Any] = {f"t_{name}": value for name, value in column_values(trade, _TRADES.c).items()}
     parameters.update(daily_summary.adding_parameters(trade))
     parameters.update({"o_id": order.id, "p_id": position.id})

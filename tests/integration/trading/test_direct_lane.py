@@ -715,3 +715,35 @@ async def test_a_fill_given_a_wrong_id_writes_nothing_on_it_and_is_applied_to_it
         trades = (await session.execute(select(Trade.order_id, Trade.size).order_by(Trade.id))).all()
         assert trades == [(first.id, D("0.1")), (order.id, D("0.5"))]
         assert (await session.execute(select(Position.size))).scalar_one() == D("0.6")
+
+
+async def test_concurrent_fills_of_one_position_on_the_lane_are_each_applied_once_in_turn(
+    okx: OKXClient, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """Fills of different orders of one instrument, applied at once (as the tracker applies pushes of different
+    orders): each takes the lane, they wait for one another on the position's row lock, and each is applied to the
+    position the one before left; the orders and positions handed back are the rows as stored."""
+    first, *orders = await _live_orders(factory, 5, "C")
+    tracker = OrderTracker(okx, session_factory=factory, ws_url="ws://127.0.0.1:1")
+    opened = await tracker.apply_push(_push(first, "filled", "0.5", tradeId="C-T0", fillSz="0.5"))
+    assert opened is not None and opened.status is OrderStatus.FILLED  # the position exists: the lane is open
+    statements: list[str] = []
+    engine = factory.kw["bind"].sync_engine
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        pushes = [_push(order, "filled", "0.5", tradeId=f"C-T{n + 1}", fillSz="0.5") for n, order in enumerate(orders)]
+        applied = await asyncio.gather(*(tracker.apply_push(push) for push in pushes))
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert statements == []  # every one on the lane
+    async with factory() as session:
+        trades = (await session.execute(select(Trade.exchange_trade_id, Trade.size))).all()
+        assert sorted(trades) == [(f"C-T{n}", D("0.5")) for n in range(5)]
+        position = (await session.execute(select(Position))).scalar_one()
+        assert (position.size, position.average_entry_price) == (D("2.5"), D("49000"))
+        filled_events = select(func.count()).where(ExecutionEvent.event_type == ExecutionEventType.ORDER_FILLED)
+        assert (await session.execute(filled_events)).scalar_one() == 5
+    for order in applied:
+        assert order is not None and order.status is OrderStatus.FILLED
+        assert _columns(order) == await _row(factory, order.id)
