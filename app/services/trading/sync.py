@@ -334,7 +334,6 @@ def _common_fill(order: Order, snapshot: okx.Order, fill: okx.Fill) -> bool:
     )
     return (
         not order.is_external
-        and fill.ord_id == snapshot.ord_id
         and order.exchange_order_id in (None, fill.ord_id)
         and fill.fill_sz > 0
         and snapshot.acc_fill_sz > order.filled_size

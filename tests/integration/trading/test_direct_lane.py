@@ -8,6 +8,8 @@ with nothing in progress, and its failures come out as the service's usual datab
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -75,6 +77,22 @@ async def _in_transaction(session: AsyncSession) -> None:
     """Give the session a transaction of its own, so that it may not take the lane."""
     await session.execute(text("SELECT 1"))
     assert direct_lane(session) is None
+
+
+@contextlib.contextmanager
+def _session_statements(
+    factory: async_sessionmaker[AsyncSession], into: list[str] | None = None
+) -> Iterator[list[str]]:
+    """The SQL run through the sessions' engine while the block runs (`into`, or a new list): the lane's statements
+    never pass there, so an empty list means the work took the lane."""
+    statements: list[str] = [] if into is None else into
+    engine = factory.kw["bind"].sync_engine
+    listener = lambda *args: statements.append(args[2])  # noqa: E731  (conn, cursor, statement, …)
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
 
 
 WRITE_AHEAD: dict[str, Any] = dict(
@@ -396,11 +414,7 @@ async def test_a_push_repeating_a_stored_fill_is_one_statement(
         order = await manager.create_order(_limit(), commit=True)
         order = await manager.acknowledge(order.id, "E1", commit=True)
         tracker = OrderTracker(okx, manager, session_factory=factory, ws_url="ws://127.0.0.1:1")
-    statements: list[str] = []
-    engine = factory.kw["bind"].sync_engine
-    listener = lambda *args: statements.append(args[2])  # noqa: E731  (conn, cursor, statement, …)
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
+    with _session_statements(factory) as statements:
         fill = {"tradeId": "T1", "fillSz": "0.2", "fee": "-0.0002", "fillFee": "-0.0002"}
         partly = await tracker.apply_push(_push(order, "partially_filled", "0.2", **fill))
         assert partly is not None and partly.filled_size == D("0.2") and statements  # the general path
@@ -408,8 +422,6 @@ async def test_a_push_repeating_a_stored_fill_is_one_statement(
         canceled = await tracker.apply_push(_push(order, "canceled", "0.2", **fill))
         assert canceled is not None and canceled.status is OrderStatus.CANCELED
         assert statements == []  # nothing through the session: one statement on the lane
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
     async with factory() as session:
         trades = (await session.execute(select(Trade))).scalars().all()
         position = (await session.execute(select(Position))).scalar_one()
@@ -576,7 +588,6 @@ async def _fill_sequence(
     after the instrument's first fill."""
     base, quote = instrument_id.split("-")
     statements: list[str] = []
-    engine = factory.kw["bind"].sync_engine
     order_ids, trade_number = [], 0
     for step, (side, size, price, pushes, fee_in, acknowledged_first) in enumerate(FILLS):
         exchange_id = f"{instrument_id}-{step}"
@@ -601,9 +612,7 @@ async def _fill_sequence(
             if found_by == "exchange_ids":
                 push["clOrdId"] = ""  # as OKX sends an order placed without one
             snapshot = parse(okx_models.Order, push, what="order push")
-            listener = lambda *args: statements.append(args[2])  # noqa: E731
-            event.listen(engine, "before_cursor_execute", listener)
-            try:
+            with _session_statements(factory, into=statements):
                 async with factory() as session:
                     if not on_lane:
                         await _in_transaction(session)
@@ -617,8 +626,6 @@ async def _fill_sequence(
                     )
                     assert result.order.status.value == state
                     known_filled = result.order.filled_size
-            finally:
-                event.remove(engine, "before_cursor_execute", listener)
         if not acknowledged_first:  # the answer to the submit, stored late, changes nothing
             async with factory() as session:
                 late = await OrderManager(session).acknowledge(order.id, exchange_id, commit=True)
@@ -727,15 +734,9 @@ async def test_concurrent_fills_of_one_position_on_the_lane_are_each_applied_onc
     tracker = OrderTracker(okx, session_factory=factory, ws_url="ws://127.0.0.1:1")
     opened = await tracker.apply_push(_push(first, "filled", "0.5", tradeId="C-T0", fillSz="0.5"))
     assert opened is not None and opened.status is OrderStatus.FILLED  # the position exists: the lane is open
-    statements: list[str] = []
-    engine = factory.kw["bind"].sync_engine
-    listener = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
+    with _session_statements(factory) as statements:
         pushes = [_push(order, "filled", "0.5", tradeId=f"C-T{n + 1}", fillSz="0.5") for n, order in enumerate(orders)]
         applied = await asyncio.gather(*(tracker.apply_push(push) for push in pushes))
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
     assert statements == []  # every one on the lane
     async with factory() as session:
         trades = (await session.execute(select(Trade.exchange_trade_id, Trade.size))).all()
