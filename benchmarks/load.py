@@ -5,8 +5,10 @@ Targets on a 2-core machine: at least 500 accepted orders/s sustained, p99 API l
 What runs: the OKX simulator (`--many-instruments`: 23 instruments, OKX's per-instrument rate limits on), one or more
 service replicas (`python -m app serve`) on a fresh PostgreSQL database, and this process as K clients, each with
 its own API key and strategy id. Each client alternates `POST /orders` (an IOC limit buy 2 % under the market: the
-exchange accepts it, then cancels it unfilled) and `POST /signals` (a market buy of 100 USDT: it fills), spread over
-the instruments, as fast as its answers come back, for `--duration` seconds.
+exchange accepts it, then cancels it unfilled) and `POST /signals` (a market order of 100 USDT: it fills; every
+other one a sell, so that the simulated account's 1,000,000 USDT lasts: buying only, it runs out after ~10,000
+signals and the rest are, rightly, refused), spread over the instruments, as fast as its answers come back, for
+`--duration` seconds. (Until 2026-12-06 16:00 only the soak's signals sold, so a run could last ~40 s at 500/s.)
 
 Printed: accepted orders/s while the clients ran, and sustained (counted until the service had applied everything
 the exchange told it, i.e. every order finished in the database); p50/p95/p99/max API latency; the service's
@@ -19,9 +21,7 @@ same fills, and that nothing else does.
 `LOAD_SHOW_OPEN=1` prints, while the service catches up, how many orders are still open and a few of them.
 
 `--soak SECONDS` runs at a fixed, lower rate (`--rate`) for that long and prints the service's memory (RSS), open
-file descriptors and database connections every `--sample` seconds, to show them flat. Its signals alternate
-buying and selling: buying only, the simulated account's 1,000,000 USDT runs out after ~10,000 signals, and the
-orders after that are (rightly) refused for insufficient balance.
+file descriptors and database connections every `--sample` seconds, to show them flat.
 
 `--api-on-standbys` (with `--replicas 2` or more) sends the clients to the standby replicas only, so the leader does
 nothing but apply the exchange's pushes. Otherwise each client's order/signal pairs go to the replicas in turn.
@@ -184,9 +184,10 @@ async def _roles(http: aiohttp.ClientSession, urls: list[str], timeout: float = 
     raise SystemExit(f"no single leader among {urls} within {timeout:.0f} s")
 
 
-def _request_for(n: int, sequence: int, prices: dict[str, Decimal], soak: bool) -> tuple[str, dict[str, str]]:
+def _request_for(n: int, sequence: int, prices: dict[str, Decimal]) -> tuple[str, dict[str, str]]:
     """Client n's request number `sequence`: even ones an IOC limit buy 2 % under the market (accepted, then
-    canceled unfilled), odd ones a market signal of 100 USDT (filled); the instruments in turn, from n's own."""
+    canceled unfilled), odd ones a market signal of 100 USDT (filled), buying and selling in turn; the instruments
+    in turn, from n's own."""
     instrument = INSTRUMENTS[(n + sequence) % len(INSTRUMENTS)]
     if sequence % 2 == 0:
         price = (prices[instrument] * Decimal("0.98")).quantize(Decimal("0.0001"))
@@ -195,8 +196,9 @@ def _request_for(n: int, sequence: int, prices: dict[str, Decimal], soak: bool) 
             "instrument_id": instrument, "side": "buy", "order_type": "ioc", "size": size, "price": str(price),
             "strategy_id": f"load-{n}",
         }  # fmt: skip
-    # A soak alternates buying and selling, so that the simulated account's USDT (1,000,000) lasts.
-    side = "sell" if soak and sequence % 4 == 3 else "buy"
+    # Signals alternate buying and selling, so that the simulated account's USDT (1,000,000) lasts at any duration:
+    # buying only, it runs out after ~10,000 signals (a 40 s run at 500/s) and the rest are refused, rightly.
+    side = "sell" if sequence % 4 == 3 else "buy"
     return "/api/v1/trading/signals", {
         "strategy_id": f"load-{n}", "instrument_id": instrument, "side": side, "notional": "100",
     }  # fmt: skip
@@ -242,7 +244,7 @@ async def _client(
     for sequence in itertools.count():
         if time.monotonic() >= until:
             return
-        path, body = _request_for(n, sequence, prices, soak=bool(pause_s))
+        path, body = _request_for(n, sequence, prices)
         url = _url_for(n, sequence, service_urls)
         await _send(http, url, path, body, key, time.perf_counter(), results)
         if pause_s:
@@ -275,7 +277,7 @@ async def _open_loop(
             results.errors.append(f"request {i}: {max_in_flight} requests unanswered, not sent")
             continue
         n, sequence = i % len(keys), i // len(keys)
-        path, body = _request_for(n, sequence, prices, soak=False)
+        path, body = _request_for(n, sequence, prices)
         url = _url_for(n, sequence, service_urls)
         task = asyncio.create_task(_send(http, url, path, body, keys[n], due, results))
         in_flight.add(task)
