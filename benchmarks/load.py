@@ -91,6 +91,7 @@ def _plain(url: str) -> str:
 @dataclass
 class Results:
     latencies: list[float] = field(default_factory=list)
+    started: list[float] = field(default_factory=list)  # when each latency began (perf_counter), in the same order
     statuses: Counter[str] = field(default_factory=Counter)
     accepted: list[str] = field(default_factory=list)  # client order ids the service answered as placed
     errors: list[str] = field(default_factory=list)
@@ -223,6 +224,7 @@ async def _send(
         results.errors.append(f"{path}: {type(exc).__name__}: {exc}")
         return
     results.latencies.append(time.perf_counter() - started)
+    results.started.append(started)
     results.statuses[str(status)] += 1
     if status in (200, 201) and answer.get("status") not in ("rejected", "failed"):
         results.accepted.append(answer["client_order_id"])
@@ -492,7 +494,28 @@ def _report(results: Results, elapsed: float, overhead: Quantiles, submit: Quant
         f"exchange answer (OKX request sent → answer read, {count:,} orders): "
         f"p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, mean {mean * 1000:.2f} ms"
     )
+    if elapsed >= 40:
+        windows = ", ".join(f"{p99:.0f}" for p99 in _p99_by_window(results))
+        print(f"API latency p99 by {_WINDOW_S:.0f} s (ms): {windows}")
     print(f"errors: {len(results.errors)}" + (f", e.g. {results.errors[:3]}" if results.errors else ""))
+
+
+_WINDOW_S = 20.0
+
+
+def _p99_by_window(results: Results) -> list[float]:
+    """p99 of the requests begun in each successive window: whether a long run's p99 drifts (the tables grow) or
+    comes from a few bad moments (a checkpoint, the host)."""
+    if not results.started:
+        return []
+    first = min(results.started)
+    windows: dict[int, list[float]] = {}
+    for started, latency in zip(results.started, results.latencies, strict=True):
+        windows.setdefault(int((started - first) // _WINDOW_S), []).append(latency)
+    in_order = [latencies for _, latencies in sorted(windows.items())]
+    if len(in_order) > 1 and len(in_order[-1]) < len(in_order[0]) / 2:
+        in_order.pop()  # the run's last moments, not a whole window
+    return [sorted(latencies)[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000 for latencies in in_order]
 
 
 async def main() -> None:
