@@ -241,6 +241,88 @@ async def test_its_failures_are_the_services_usual_database_errors(
         await lane.close()
 
 
+async def test_a_connection_is_taken_again_without_the_pool_and_goes_back_to_it_after_an_error(
+    factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lane keeps the connection a unit of work ended with normally and gives it to the next one; one that
+    ended with an error, a cancellation or a dropped connection goes back to the pool, which waits out or closes
+    it, and so does one that a caller is waiting for."""
+    lane = await DirectLane.open(factory.kw["bind"], size=1, timeout_s=2)
+    small = create_session_factory(factory.kw["bind"], direct=lane)
+    checkouts = 0
+    pool = lane._pool
+
+    class Counted:
+        """The pool, counting its checkouts (an asyncpg pool's attributes are read-only)."""
+
+        def acquire(self, **kwargs: Any) -> Any:
+            nonlocal checkouts
+            checkouts += 1
+            return pool.acquire(**kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(pool, name)
+
+    monkeypatch.setattr(lane, "_pool", Counted())
+
+    async def create(key: str | None = None) -> Order:
+        async with small() as session:
+            return await OrderManager(session).create_order(_limit(), idempotency_key=key, commit=True)
+
+    try:
+        await create("first")
+        [kept] = lane._idle
+        await create()
+        await create()
+        assert checkouts == 1 and lane._idle == [kept]  # one checkout for three units of work
+
+        with pytest.raises(sa_exc.IntegrityError):  # a statement's error: the connection goes back to the pool
+            await create("first")
+        assert lane._idle == []
+        await create()
+        assert checkouts == 2 and len(lane._idle) == 1
+
+        async def held() -> None:
+            async with lane._connection() as connection:
+                await connection.execute("SELECT pg_sleep(5)")
+
+        task = asyncio.create_task(held())
+        await asyncio.sleep(0.2)
+        task.cancel()  # mid-statement: the pool's release waits for PostgreSQL to cancel it
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert lane._idle == []
+        started = asyncio.get_running_loop().time()
+        await create()  # the same one connection, usable at once, not after the five seconds
+        assert asyncio.get_running_loop().time() - started < 2 and checkouts == 3
+
+        async def waits_for_the_pool() -> float:
+            await asyncio.sleep(0.1)  # while `held` has the one connection
+            await create()
+            return asyncio.get_running_loop().time()
+
+        async def held_briefly() -> float:
+            async with lane._connection() as connection:
+                await connection.execute("SELECT pg_sleep(0.3)")
+            return asyncio.get_running_loop().time()
+
+        released, served = await asyncio.gather(held_briefly(), waits_for_the_pool())
+        assert served - released < 0.5  # handed the connection when it was done, not at its 2 s timeout
+
+        [idle] = lane._idle
+        async with factory() as session:  # the database drops the idle connection
+            await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": idle.get_server_pid()})
+        try:  # at most the next call fails (503 database_unavailable), and not with the connection kept
+            await create()
+        except sa_exc.OperationalError:
+            assert lane._idle == []
+            await create()
+        async with factory() as session:
+            assert (await session.execute(select(func.count()).select_from(Order))).scalar_one() >= 5
+    finally:
+        await lane.close()
+
+
 class _Groups:
     """Records the size of every group the lane commits (`DirectLane.fetch_many`)."""
 
