@@ -364,6 +364,27 @@ async def _order_carriers(http: aiohttp.ClientSession, service_urls: list[str], 
 OPEN = "status NOT IN ('filled', 'canceled', 'rejected', 'failed', 'expired')"
 
 
+async def _postgres_settings(database_url: str) -> str:
+    """The server settings that move these figures, so runs on different machines can be compared: with
+    autovacuum off (these machines' CI configuration) every update's dead row stays in the tables and indexes for
+    the whole run, which no deployment would do."""
+    connection = await asyncpg.connect(_plain(database_url))
+    try:
+        names = ["server_version", "autovacuum", "shared_buffers", "synchronous_commit", "fsync", "max_wal_size"]
+        rows = await connection.fetch("SELECT name, setting, unit FROM pg_settings WHERE name = ANY($1)", names)
+    finally:
+        await connection.close()
+    found = {row["name"]: _with_unit(row["setting"], row["unit"]) for row in rows}
+    return "PostgreSQL " + ", ".join(f"{name} {found[name]}" for name in names if name in found)
+
+
+def _with_unit(setting: str, unit: str | None) -> str:
+    """pg_settings counts some sizes in 8 kB blocks."""
+    if unit == "8kB":
+        return f"{int(setting) * 8 // 1024} MB"
+    return setting + (f" {unit}" if unit else "")
+
+
 async def _settle(database_url: str, timeout_s: float = 120.0) -> float:
     """Seconds until the service has applied everything the exchange told it: every order of the run (IOC or
     market) ends finished, so none open means the tracker has caught up. A backlog it is still working through
@@ -575,6 +596,7 @@ async def main() -> None:
                     else ", as fast as answers come"
                 )
             )
+            print(await _postgres_settings(database_url))
             settle_heap()  # as the service does: no long collection pauses of this process in what it measures
             watched = {
                 "service": [process.pid for process, _ in services],
