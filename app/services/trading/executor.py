@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as DatabaseBusy
+
 from app.log_config import log_context
 from app.models.base import utcnow
 from app.models.trading import ExecutionEventType, InstrumentType, Order, OrderType, TradeMode
@@ -38,7 +41,7 @@ from app.services.trading.errors import OrderNotCancelable, OrderNotFound, RiskR
 from app.services.trading.events import record_event
 from app.services.trading.metrics import INTERNAL_OVERHEAD, SUBMIT_SECONDS, WORK_RECEIVED_AT
 from app.services.trading.order_manager import OrderManager, OrderParams
-from app.services.trading.order_state import OrderTrigger
+from app.services.trading.order_state import OrderTrigger, next_status
 from app.services.trading.order_tracker import OrderTracker
 from app.services.trading.risk import ExecutionRiskControl, RiskCheckResult, TradingState
 from app.services.trading.signal import Account, Signal
@@ -280,11 +283,31 @@ class TradeExecutor:
             await self.orders.transition(order, OrderTrigger.REJECTED, error_code=exc.code, error_message=exc.message)
             await self.session.commit()
             return order
-        order = await self.orders.acknowledge(order_id, ack.ord_id, commit=True)
+        try:
+            acknowledged = await self.orders.acknowledge(order_id, ack.ord_id, commit=True)
+        except (DatabaseBusy, OperationalError, InterfaceError) as exc:
+            return await self._placed_unrecorded(order, ack.ord_id, exc)
+        order = acknowledged
         with log_context(exchange_order_id=ack.ord_id):
             log.info("order acknowledged: %s", order.status.value)
         if self.tracker is not None:
             self.tracker.note(order)
+        return order
+
+    async def _placed_unrecorded(self, order: Order, ord_id: str, exc: SQLAlchemyError) -> Order:
+        """The exchange accepted the order, and its acknowledgement could not be stored (the database busy or
+        gone). The order is placed, so the caller is told so, with its exchange id: a 503 would be untrue, and a
+        caller retrying without an idempotency key would place it twice. Nothing is guessed: the row keeps
+        `pending_submit` (a read may show it so for a moment) and the tracker, which tracks it as never
+        acknowledged, brings it up to date from the exchange's push, or asks the exchange by clOrdId."""
+        with log_context(exchange_order_id=ord_id):
+            log.warning("order placed, its acknowledgement not stored (the tracker will apply it): %s", exc)
+        if order in self.session:  # the general path: keep what was read before the session rolls back
+            self.session.expunge(order)
+        with contextlib.suppress(SQLAlchemyError):
+            await self.session.rollback()
+        order.exchange_order_id = ord_id
+        order.status = next_status(order.status, OrderTrigger.ACCEPTED, has_fills=False) or order.status
         return order
 
     # --- reconciliation -----------------------------------------------------------------------------------

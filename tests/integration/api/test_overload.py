@@ -3,8 +3,10 @@ Retry-After, never left hanging, and nothing is left half-written."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from contextlib import AsyncExitStack
+from typing import Any
 
 import pytest
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -78,3 +80,48 @@ async def test_database_pool_used_up_is_503_at_once_and_nothing_is_written(api: 
     listed = await api.client.get("/api/v1/trading/orders", headers=trade)
     assert listed.status_code == 200 and listed.json()["items"] == []  # nothing half-written
     assert api.app.state.exchange.simulator.exchange.state()["orders"] == []  # and nothing sent
+
+
+@pytest.mark.postgres_only
+async def test_an_order_the_exchange_accepted_is_answered_as_placed_when_its_acknowledgement_cannot_be_stored(
+    api: Api,
+) -> None:
+    """The database is busy just after the exchange accepted the order: the caller is told it is placed (with its
+    exchange id), not 503, which a retry without an idempotency key would turn into a second order; the row is
+    brought up to date from the exchange once the database is free."""
+    trade = api.as_("trade")
+    assert (await api.client.get("/api/v1/trading/orders", headers=trade)).status_code == 200  # the key is known
+    lane = api.app.state.direct_lane
+    lane._timeout_s = 0.3
+    api.app.state.trading.tracker.poll_interval_s = 0.2
+    okx_trade = api.app.state.exchange.client.trade
+    place_order = okx_trade.place_order
+    held = AsyncExitStack()
+
+    async def placed_then_database_busy(*args: Any, **kwargs: Any) -> Any:
+        answer = await place_order(*args, **kwargs)
+        for _ in range(lane._pool.get_max_size()):  # every lane connection, idle or not, held
+            await held.enter_async_context(lane._connection())
+        return answer
+
+    okx_trade.place_order = placed_then_database_busy
+    try:
+        answer = await api.client.post("/api/v1/trading/orders", json=ORDER, headers=trade)
+    finally:
+        okx_trade.place_order = place_order
+        await held.aclose()
+
+    assert answer.status_code == 201, answer.text
+    placed = answer.json()
+    [on_exchange] = api.app.state.exchange.simulator.exchange.state()["orders"]
+    assert placed["exchange_order_id"] == on_exchange["ordId"] and placed["status"] == "live"
+
+    async def stored() -> dict[str, Any]:
+        return (await api.client.get(f"/api/v1/trading/orders/{placed['id']}", headers=trade)).json()
+
+    deadline = time.monotonic() + 10
+    while (row := await stored())["status"] != "live" and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert (row["status"], row["exchange_order_id"]) == ("live", on_exchange["ordId"])
+    listed = (await api.client.get("/api/v1/trading/orders", headers=trade)).json()["items"]
+    assert [order["id"] for order in listed] == [placed["id"]]  # one order, not two
