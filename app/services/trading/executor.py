@@ -284,10 +284,9 @@ class TradeExecutor:
             await self.session.commit()
             return order
         try:
-            acknowledged = await self.orders.acknowledge(order_id, ack.ord_id, commit=True)
+            order = await self.orders.acknowledge(order_id, ack.ord_id, commit=True)
         except (DatabaseBusy, OperationalError, InterfaceError) as exc:
             return await self._placed_unrecorded(order, ack.ord_id, exc)
-        order = acknowledged
         with log_context(exchange_order_id=ack.ord_id):
             log.info("order acknowledged: %s", order.status.value)
         if self.tracker is not None:
