@@ -26,6 +26,11 @@ file descriptors and database connections every `--sample` seconds, to show them
 `--api-on-standbys` (with `--replicas 2` or more) sends the clients to the standby replicas only, so the leader does
 nothing but apply the exchange's pushes. Otherwise each client's order/signal pairs go to the replicas in turn.
 
+`--pin-service` gives each replica the clients talk to a CPU of its own (`sched_setaffinity`, every thread), and
+puts the simulator, the clients, a leader that serves no API and PostgreSQL (when this user may move its processes;
+they are put back on every CPU at the end) on the other CPUs, as a latency-critical process is deployed on a machine
+it shares. On 2 cores with one replica: the service on one core, everything else on the other.
+
 `--arrival-rate R` runs an open loop instead: R requests a second, due on a fixed schedule whatever the answers,
 round the `--clients` keys; each latency counts from when the request was due, so a slow answer cannot hide its own
 delay (coordinated omission), and p99 at a given rate is measured as such. Before measuring, `--warmup` seconds (3)
@@ -33,6 +38,7 @@ of the same load run unmeasured (the pools open their connections, statements ge
 checked at the end with the others.
 
 Run: `.venv/bin/python benchmarks/load.py [--clients 16] [--duration 30] [--replicas 1] [--api-on-standbys]`
+     `.venv/bin/python benchmarks/load.py --arrival-rate 500 --duration 60 --pin-service`
      `.venv/bin/python benchmarks/load.py --arrival-rate 100 [--replicas 2]`
      `.venv/bin/python benchmarks/load.py --soak 600 --rate 100`
 """
@@ -113,6 +119,53 @@ async def _prepare_database(url: str, clients: int) -> list[str]:
 def _own_code(environment: dict[str, str]) -> dict[str, str]:
     inherited = environment.get("PYTHONPATH")
     return {**environment, "PYTHONPATH": str(CHECKOUT) + (os.pathsep + inherited if inherited else "")}
+
+
+def _pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of process `pid` on `cpus` (a thread started later inherits its creator's)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:  # gone meanwhile
+        return
+    for task in tasks:
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task.name), cpus)
+
+
+def _pin_service(
+    services: list[tuple[subprocess.Popen[str], str]], api_urls: list[str], simulator: subprocess.Popen[str]
+) -> str:
+    """`--pin-service`: a CPU of its own for each replica the clients talk to, as a latency-critical process is
+    deployed; everything else of the benchmark on the other CPUs."""
+    cpus = sorted(os.sched_getaffinity(0))
+    api = [process for process, url in services if url in api_urls]
+    if len(api) >= len(cpus):
+        raise SystemExit(f"--pin-service: {len(api)} replica(s) serving the API need more than {len(cpus)} CPUs")
+    own, others = cpus[: len(api)], set(cpus[len(api) :])
+    for process, cpu in zip(api, own, strict=True):
+        _pin(process.pid, {cpu})
+    for process, url in services:
+        if url not in api_urls:
+            _pin(process.pid, others)
+    _pin(simulator.pid, others)
+    _pin(os.getpid(), others)
+    postgres = "PostgreSQL too (its postmaster, so new backends follow; put back on every CPU at the end)"
+    try:
+        for pid in _postgres_pids():
+            _pin(pid, others)
+    except PermissionError:
+        postgres = "PostgreSQL left to the scheduler (its processes are not this user's to move)"
+    return (
+        f"pinned: the API replica(s) on CPU {', '.join(map(str, own))} (one each); the simulator, the clients, "
+        f"any leader that serves no API and {postgres} on CPU {', '.join(map(str, sorted(others)))}"
+    )
+
+
+def _unpin_postgres() -> None:
+    """PostgreSQL is the machine's: back on every CPU."""
+    with contextlib.suppress(PermissionError):
+        for pid in _postgres_pids():
+            _pin(pid, set(range(os.cpu_count() or 1)))
 
 
 def _start_simulator(workdir: Path) -> tuple[subprocess.Popen[str], str]:
@@ -551,6 +604,12 @@ async def main() -> None:
         help="with --replicas > 1: clients talk to the standbys only, the leader only tracks (applies the pushes)",
     )
     parser.add_argument(
+        "--pin-service",
+        action="store_true",
+        help="each replica that serves the API gets a CPU of its own; the simulator, these clients, a leader that "
+        "serves none and (if this user may move its processes) PostgreSQL share the others",
+    )
+    parser.add_argument(
         "--arrival-rate",
         type=float,
         default=0.0,
@@ -582,6 +641,8 @@ async def main() -> None:
             roles = await _roles(http, service_urls)
             if args.api_on_standbys:
                 service_urls = [url for url in service_urls if roles[url] == "standby"]
+            if args.pin_service:
+                print(_pin_service(services, service_urls, simulator))
             prices = await _prices(http, okx_url)
             results = Results()
             duration = args.soak or args.duration
@@ -693,6 +754,8 @@ async def main() -> None:
             problems = await _verify(database_url, http, okx_url, warm.accepted + results.accepted)
             print("exactly once on both sides: " + ("yes" if not problems else "NO: " + "; ".join(problems)))
     finally:
+        if args.pin_service:
+            _unpin_postgres()
         for process, _ in services:
             process.terminate()
         simulator.terminate()
