@@ -31,6 +31,10 @@ puts the simulator, the clients, a leader that serves no API and PostgreSQL (whe
 they are put back on every CPU at the end) on the other CPUs, as a latency-critical process is deployed on a machine
 it shares. On 2 cores with one replica: the service on one core, everything else on the other.
 
+`--own-postgres` runs on a throwaway PostgreSQL cluster with the server's default settings (`initdb` in a temporary
+directory, as the `postgres` user when run as root), not on `--database-url`'s server, whose configuration may not
+be a deployment's (these machines' has autovacuum off).
+
 `--arrival-rate R` runs an open loop instead: R requests a second, due on a fixed schedule whatever the answers,
 round the `--clients` keys; each latency counts from when the request was due, so a slow answer cannot hide its own
 delay (coordinated omission), and p99 at a given rate is measured as such. Before measuring, `--warmup` seconds (3)
@@ -50,6 +54,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -623,9 +628,54 @@ async def main() -> None:
     parser.add_argument("--soak", type=float, default=0.0, help="soak for this many seconds at --rate")
     parser.add_argument("--rate", type=float, default=100.0, help="soak: requests per second in all")
     parser.add_argument("--sample", type=float, default=30.0, help="soak: seconds between samples")
+    parser.add_argument(
+        "--own-postgres",
+        action="store_true",
+        help="run on a PostgreSQL cluster of its own (initdb in a temporary directory, the server's defaults: "
+        "autovacuum on), not --database-url's; removed at the end",
+    )
     args = parser.parse_args()
-    database_url = args.database_url
+    own = _OwnPostgres.start() if args.own_postgres else None
+    try:
+        await _run(args, own.url if own else args.database_url)
+    finally:
+        if own:
+            own.stop()
 
+
+class _OwnPostgres:
+    """`--own-postgres`: a throwaway cluster with PostgreSQL's default settings, as a deployment runs it (these
+    machines' server has autovacuum off, its CI configuration). Run as the `postgres` user when this is root."""
+
+    def __init__(self, directory: Path, port: int) -> None:
+        self.directory, self.port = directory, port
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/bench_load"
+
+    @staticmethod
+    def _as_postgres(command: list[str]) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run(prefix + command, check=True, stdout=subprocess.DEVNULL)
+
+    @classmethod
+    def start(cls) -> _OwnPostgres:
+        directory = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+        if os.geteuid() == 0:
+            shutil.chown(directory, "postgres", "postgres")
+        cluster = cls(directory, _free_port())
+        cls._as_postgres(["initdb", "-D", str(directory / "data"), "-U", "postgres", "-A", "trust"])
+        options = f"-p {cluster.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={directory}"
+        cls._as_postgres(
+            ["pg_ctl", "-D", str(directory / "data"), "-o", options, "-l", str(directory / "log"), "-w", "start"]
+        )
+        return cluster
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._as_postgres(["pg_ctl", "-D", str(self.directory / "data"), "-m", "fast", "-w", "stop"])
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+async def _run(args: argparse.Namespace, database_url: str) -> None:
     keys = await _prepare_database(database_url, args.clients)
     workdir = Path(tempfile.mkdtemp(prefix="bench-load-"))
     simulator, okx_url = _start_simulator(workdir)
