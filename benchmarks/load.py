@@ -63,6 +63,7 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -597,6 +598,15 @@ def _p99_by_window(results: Results) -> list[float]:
     return [sorted(latencies)[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000 for latencies in in_order]
 
 
+def _write_latencies(results: Results, path: Path) -> None:
+    first = min(results.started, default=0.0)
+    wall = time.time() - (time.perf_counter() - first)
+    with path.open("w") as out:
+        out.write(f"started_s,latency_ms  # started_s 0 = {datetime.fromtimestamp(wall, UTC).isoformat()}\n")
+        for started, latency in sorted(zip(results.started, results.latencies, strict=True)):
+            out.write(f"{started - first:.4f},{latency * 1000:.2f}\n")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/bench_load")
@@ -633,6 +643,12 @@ async def main() -> None:
         action="store_true",
         help="run on a PostgreSQL cluster of its own (initdb in a temporary directory, the server's defaults: "
         "autovacuum on), not --database-url's; removed at the end",
+    )
+    parser.add_argument(
+        "--latencies-csv",
+        type=Path,
+        help="write each measured request's start (s since the first) and latency (ms) here, to find when the "
+        "slow ones happen",
     )
     args = parser.parse_args()
     own = _OwnPostgres.start() if args.own_postgres else None
@@ -774,6 +790,8 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
                 for name, before in histograms_before.items()
             ]
             _report(results, elapsed, overhead, submit)
+            if args.latencies_csv:
+                _write_latencies(results, args.latencies_csv)
             groups = (await _histogram(http, [url for _, url in services], keys[-1], "db_group_commit_calls")).since(
                 groups_before
             )

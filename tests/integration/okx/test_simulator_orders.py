@@ -312,6 +312,29 @@ async def test_history_and_fill_pagination(okx: OKXClient) -> None:
     assert len({f.trade_id for f in fills}) == len(fills)
 
 
+async def test_pages_of_open_orders_and_of_one_orders_fills_among_many_finished(okx: OKXClient) -> None:
+    """The simulator keeps open orders and each order's fills apart (it answers from them without walking its
+    whole history); the answers are OKX's: newest first, `after` older, `before` newer, at most `limit`."""
+    resting = [await okx.trade.place_order(order(px=str(40000 + n), cl_ord_id=f"r{n}")) for n in range(5)]
+    for n in range(6):  # finished orders in between: never listed as pending
+        await okx.trade.place_order(order(ord_type="market", px=None, sz="100", cl_ord_id=f"m{n}"))
+    await okx.trade.cancel_order("BTC-USDT", ord_id=resting[1].ord_id)
+    walker = await okx.trade.place_order(order(ord_type="limit", px="51000", sz="0.05", cl_ord_id="walk"))
+    open_ids = [ack.ord_id for ack in reversed(resting) if ack.ord_id != resting[1].ord_id]
+
+    assert [o.ord_id for o in await okx.trade.get_pending_orders()] == open_ids
+    assert [o.ord_id for o in await okx.trade.get_pending_orders(after=open_ids[0], limit=2)] == open_ids[1:3]
+    assert [o.ord_id for o in await okx.trade.get_pending_orders(before=open_ids[-1], limit=2)] == open_ids[:2]
+    assert await okx.trade.get_pending_orders(inst_id="ETH-USDT") == []
+
+    fills = await okx.trade.get_fills(ord_id=walker.ord_id)
+    assert fills and {f.ord_id for f in fills} == {walker.ord_id}
+    assert [f.bill_id for f in fills] == sorted((f.bill_id for f in fills), key=int, reverse=True)
+    newest = await okx.trade.get_fills(ord_id=walker.ord_id, limit=1)
+    assert [f.bill_id for f in newest] == [fills[0].bill_id]
+    assert await okx.trade.get_fills(ord_id="700000000000999999") == []
+
+
 async def test_same_seed_same_fills(okx: OKXClient) -> None:
     from tests.integration.okx.conftest import client_for, sim_config
 

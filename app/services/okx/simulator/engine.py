@@ -224,7 +224,11 @@ class SimExchange:
         self._books: dict[str, dict[str, list[SimOrder]]] = {
             inst_id: {"buy": [], "sell": []} for inst_id in self.instruments
         }
+        # Every order, and the open ones apart, each in placement order (= ordId order): the queries below walk
+        # them newest first and stop at a page, so a reconciliation against a long-running simulator costs what it
+        # returns, not what the simulator has ever seen (it shares the machine with what is measured).
         self.orders: dict[str, SimOrder] = {}
+        self._open: dict[str, SimOrder] = {}
         self._by_client_id: dict[str, SimOrder] = {}
         self._pending_client_ids: dict[str, SimOrder] = {}
         self.fills: list[dict[str, Any]] = []
@@ -353,6 +357,7 @@ class SimExchange:
         )
         self._freeze(order)  # raises 51008 before anything is recorded
         self.orders[order.ord_id] = order
+        self._open[order.ord_id] = order
         if cl_ord_id:
             self._by_client_id[cl_ord_id] = order
             self._pending_client_ids[cl_ord_id] = order
@@ -594,6 +599,7 @@ class SimExchange:
 
     def _finish(self, order: SimOrder, state: str, *, cancel_source: str = "") -> None:
         order.state = state
+        self._open.pop(order.ord_id, None)
         order.cancel_source = cancel_source
         order.u_time = self.now_ms
         self._release(order)
@@ -641,7 +647,7 @@ class SimExchange:
     def cancel_all(self, tag: str | None, now_ms: int) -> list[SimOrder]:
         """What cancel-all-after does when it fires: every pending order (of `tag`, if given)."""
         self.now_ms = now_ms
-        victims = [o for o in self.orders.values() if o.state not in TERMINAL and (not tag or o.tag == tag)]
+        victims = [o for o in self._open.values() if not tag or o.tag == tag]
         for order in victims:
             self._unrest(order)
             self._finish(order, "canceled", cancel_source="cancel_all_after")
@@ -770,63 +776,85 @@ class SimExchange:
 
     @staticmethod
     def _page(
-        rows: list[Any], key: Callable[[Any], int], after: str | None, before: str | None, limit: Any
+        newest_first: Iterable[Any],
+        key: Callable[[Any], int],
+        keep: Callable[[Any], bool],
+        after: str | None,
+        before: str | None,
+        limit: Any,
     ) -> list[Any]:
-        """Newest first; `after` = older than that id, `before` = newer than it (OKX's pagination)."""
+        """OKX's pagination over rows given newest first (by `key`): `after` = older than that id, `before` = newer
+        than it, at most `limit` (100). Stops as soon as the page is full."""
         try:
             size = min(100, max(1, int(limit))) if limit not in (None, "") else 100
+            older_than, newer_than = (int(after) if after else None), (int(before) if before else None)
         except ValueError:
             raise SimError("51000", "Parameter limit error") from None
-        rows = sorted(rows, key=key, reverse=True)
-        if after:
-            rows = [row for row in rows if key(row) < int(after)]
-        if before:
-            rows = [row for row in rows if key(row) > int(before)]
-        return rows[:size]
+        page: list[Any] = []
+        for row in newest_first:
+            position = key(row)
+            if newer_than is not None and position <= newer_than:
+                break
+            if (older_than is None or position < older_than) and keep(row):
+                page.append(row)
+                if len(page) == size:
+                    break
+        return page
+
+    @staticmethod
+    def _order_filter(q: dict[str, Any]) -> Callable[[SimOrder], bool]:
+        inst_type, inst_id, ord_type, state = q.get("instType"), q.get("instId"), q.get("ordType"), q.get("state")
+        return lambda o: (
+            (not inst_type or o.instrument.inst_type == inst_type)
+            and (not inst_id or o.instrument.inst_id == inst_id)
+            and (not ord_type or o.ord_type == ord_type)
+            and (not state or o.state == state)
+        )
 
     def pending(self, q: dict[str, Any]) -> list[dict[str, Any]]:
-        rows = [
-            o
-            for o in self.orders.values()
-            if o.state not in TERMINAL
-            and (not q.get("instType") or o.instrument.inst_type == q["instType"])
-            and (not q.get("instId") or o.instrument.inst_id == q["instId"])
-            and (not q.get("ordType") or o.ord_type == q["ordType"])
-            and (not q.get("state") or o.state == q["state"])
-        ]
-        page = self._page(rows, lambda o: int(o.ord_id), q.get("after"), q.get("before"), q.get("limit"))
+        page = self._page(
+            reversed(self._open.values()),
+            _ord_id,
+            self._order_filter(q),
+            q.get("after"),
+            q.get("before"),
+            q.get("limit"),
+        )
         return [o.to_okx() for o in page]
 
     def history(self, q: dict[str, Any]) -> list[dict[str, Any]]:
         if not q.get("instType"):
             raise SimError("50014", "Parameter instType can not be empty.")
         begin, end = int(q.get("begin") or 0), int(q.get("end") or 2**63)
-        rows = [
-            o
-            for o in self.orders.values()
-            if o.state in TERMINAL
-            and o.instrument.inst_type == q["instType"]
-            and (not q.get("instId") or o.instrument.inst_id == q["instId"])
-            and (not q.get("ordType") or o.ord_type == q["ordType"])
-            and (not q.get("state") or o.state == q["state"])
-            and begin <= o.c_time <= end
-        ]
-        page = self._page(rows, lambda o: int(o.ord_id), q.get("after"), q.get("before"), q.get("limit"))
+        matches = self._order_filter(q)
+
+        def keep(o: SimOrder) -> bool:
+            return o.state in TERMINAL and begin <= o.c_time <= end and matches(o)
+
+        page = self._page(
+            reversed(self.orders.values()), _ord_id, keep, q.get("after"), q.get("before"), q.get("limit")
+        )
         return [o.to_okx() for o in page]
 
     def fills_query(self, q: dict[str, Any], *, history: bool = False) -> list[dict[str, Any]]:
         if history and not q.get("instType"):
             raise SimError("50014", "Parameter instType can not be empty.")
         begin, end = int(q.get("begin") or 0), int(q.get("end") or 2**63)
-        rows = [
-            f
-            for f in self.fills
-            if (not q.get("instType") or f["instType"] == q["instType"])
-            and (not q.get("instId") or f["instId"] == q["instId"])
-            and (not q.get("ordId") or f["ordId"] == q["ordId"])
-            and begin <= int(f["ts"]) <= end
-        ]
-        return self._page(rows, lambda f: int(f["billId"]), q.get("after"), q.get("before"), q.get("limit"))
+        inst_type, inst_id, ord_id = q.get("instType"), q.get("instId"), q.get("ordId")
+        rows = self.fills
+        if ord_id:  # an order's own fills: what reconciling one order asks for
+            order = self.orders.get(ord_id)
+            rows = order.fills if order is not None else []
+
+        def keep(f: dict[str, Any]) -> bool:
+            return (
+                (not inst_type or f["instType"] == inst_type)
+                and (not inst_id or f["instId"] == inst_id)
+                and (not ord_id or f["ordId"] == ord_id)
+                and begin <= int(f["ts"]) <= end
+            )
+
+        return self._page(reversed(rows), _bill_id, keep, q.get("after"), q.get("before"), q.get("limit"))
 
     def _usd_price(self, ccy: str) -> Decimal:
         if ccy in ("USDT", "USDC", "USD"):
@@ -973,3 +1001,11 @@ class SimExchange:
             "positions": [self._position_to_okx(p) for p in self.positions.values()],
             "prices": {inst_id: fmt(market.mid) for inst_id, market in self.markets.items()},
         }
+
+
+def _ord_id(order: SimOrder) -> int:
+    return int(order.ord_id)
+
+
+def _bill_id(fill: dict[str, Any]) -> int:
+    return int(fill["billId"])
