@@ -11,7 +11,7 @@ import contextlib
 import signal
 import ssl
 
-from app.heap import settle_heap
+from app.heap import freeze_what_stays, settle_heap
 from app.services.okx.simulator.config import (
     SANDBOX_API_KEY,
     SANDBOX_PASSPHRASE,
@@ -68,6 +68,7 @@ async def _serve(args: argparse.Namespace) -> None:
     # As in the service (`app.heap`): no collection pauses that a real exchange would not have in the latencies it
     # is used to measure.
     settle_heap()
+    freezing = asyncio.create_task(freeze_what_stays(), name="sim-freeze")
     print(f"OKX simulator on {simulator.rest_url} (WebSocket {simulator.ws_private_url}, control /sim/v1)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -75,6 +76,7 @@ async def _serve(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    freezing.cancel()
     await simulator.stop()
 
 
