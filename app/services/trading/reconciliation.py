@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.models.base import utcnow
 from app.models.trading import Order
 from app.services.okx.client import OKXClient
 from app.services.trading.order_manager import OrderManager
@@ -45,23 +46,60 @@ def _order_row(order: Order | None, local: str, exchange: str, **ids: Any) -> di
     }
 
 
-async def open_order_differences(okx: OKXClient, session: AsyncSession) -> list[dict[str, Any]]:
+async def open_order_differences(
+    okx: OKXClient,
+    session_factory: async_sessionmaker[AsyncSession],
+    tracker: OrderTracker | None = None,
+) -> list[dict[str, Any]]:
     """Our open orders against the exchange's open list: an order no longer open there (finished or never
-    placed), one whose filled size differs, and an exchange order we do not know."""
+    placed), one whose filled size differs, and an exchange order we do not know.
+
+    Orders keep moving while the two are read, and a move in flight is not a difference: under load the regular
+    job used to report (and correct by REST, one order at a time) every order placed or filled in those
+    milliseconds. So our open orders are read first, then the exchange's list; an order that then looks different
+    is read again once the tracker has applied every push received so far (`tracker.settled()`), and only what
+    still differs is reported. An order the exchange has not acknowledged yet whose expTime has not passed may
+    still arrive there, and an exchange order placed by us after our read is ours: neither is a difference. An
+    exchange order we hold as finished is one."""
+    async with session_factory() as session:
+        ours = {order.id: order for order in await OrderManager(session).get_active_orders()}
     pending = [snapshot async for snapshot in okx.trade.iter_pending_orders()]
+    if tracker is not None:
+        await tracker.settled()
+    now = tracker.clock() if tracker is not None else utcnow()
     by_key = {key: snapshot for snapshot in pending for key in (snapshot.ord_id, snapshot.cl_ord_id) if key}
-    matched: set[str] = set()
     differences: list[dict[str, Any]] = []
-    for order in await OrderManager(session).get_active_orders():
-        snapshot = by_key.get(order.exchange_order_id or "") or by_key.get(order.client_order_id or "")
-        if snapshot is None:
-            differences.append(_order_row(order, order.status.value, "not open"))
-            continue
-        matched.add(snapshot.ord_id)
-        if snapshot.acc_fill_sz != order.filled_size:
-            differences.append(_order_row(order, f"filled {order.filled_size:f}", f"filled {snapshot.acc_fill_sz:f}"))
-    for snapshot in pending:
-        if snapshot.ord_id not in matched:
+    async with session_factory() as session:
+        orders = OrderManager(session)
+        matched: set[str] = set()
+        for order_id, seen in ours.items():
+            snapshot = by_key.get(seen.exchange_order_id or "") or by_key.get(seen.client_order_id or "")
+            if snapshot is not None:
+                matched.add(snapshot.ord_id)
+                if snapshot.acc_fill_sz == seen.filled_size:
+                    continue
+            order = await orders.get_order(order_id)  # as it is now, after the pushes applied meanwhile
+            if order is None or order.status.is_terminal:
+                continue  # it finished through the tracker while the list was read
+            if snapshot is None:
+                if order.exchange_order_id is None and (order.submit_expires_at or now) > now:
+                    continue  # not acknowledged yet, and the exchange may still receive it
+                differences.append(_order_row(order, order.status.value, "not open"))
+            elif snapshot.acc_fill_sz != order.filled_size:
+                differences.append(
+                    _order_row(order, f"filled {order.filled_size:f}", f"filled {snapshot.acc_fill_sz:f}")
+                )
+        for snapshot in pending:
+            if snapshot.ord_id in matched:
+                continue
+            known = await orders.get_by_exchange_order_id(snapshot.ord_id) or (
+                await orders.get_by_client_order_id(snapshot.cl_ord_id) if snapshot.cl_ord_id else None
+            )
+            if known is not None and not known.status.is_terminal:
+                continue  # placed by us after our open orders were read
+            if known is not None:  # finished here, open there
+                differences.append(_order_row(known, known.status.value, snapshot.state))
+                continue
             differences.append(
                 _order_row(
                     None,
@@ -83,12 +121,12 @@ async def reconcile_with_exchange(
     dry_run: bool = False,
     compare_spot_holdings: bool = True,
 ) -> Reconciliation:
-    """Compare (and unless `dry_run`, correct) open orders and positions. Orders are applied by `tracker` (its
-    gap fill: every order of the database that is open, and every exchange order nobody tracks)."""
+    """Compare (and unless `dry_run`, correct) open orders and positions. When an order differs, `tracker` applies
+    the exchange's view (its gap fill: every order of the database that is open, and every exchange order nobody
+    tracks); when none does, nothing is applied (the pushes keep the rest, amended prices included, up to date)."""
     result = Reconciliation(dry_run=dry_run)
-    async with session_factory() as session:
-        result.orders = await open_order_differences(okx, session)
-    if not dry_run:
+    result.orders = await open_order_differences(okx, session_factory, tracker)
+    if result.orders and not dry_run:  # with none, the tracker's own work has nothing to catch up on
         await tracker.track_open_orders()
         async with session_factory() as session:
             orders = OrderManager(session)

@@ -8,7 +8,11 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from typing import Any
 
+import pytest
+
+from app.services.trading.reconciliation import reconcile_with_exchange
 from tests.integration.api.conftest import Api, _prepared, serve
 
 SWAP = "BTC-USDT-SWAP"
@@ -68,6 +72,39 @@ async def test_the_scheduled_job_corrects_it_and_records_the_event(empty_databas
 
     assert event["instrument_id"] == SWAP
     assert event["data"]["size"] == {"local": "1", "exchange": "3"}
+
+
+async def test_orders_placed_or_finished_while_the_lists_are_read_are_not_differences(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load the regular job read the exchange's list, then ours, and reported (then corrected by REST) every
+    order placed in between as "not open" there. Ours is read first now, and an order that looks different is read
+    again once the tracker has applied what it received."""
+    runtime = api.app.state.trading
+    listing = runtime.okx.trade.iter_pending_orders
+
+    async def place(price: str) -> int:
+        body = {"instrument_id": "BTC-USDT", "side": "buy", "order_type": "limit", "size": "0.01", "price": price}
+        answer = await api.client.post(f"{BASE}/orders", json=body, headers=api.as_("trade"))
+        assert answer.status_code == 201, answer.text
+        return answer.json()["id"]
+
+    resting, finishing = await place("49000"), await place("48900")
+    placed: list[int] = []
+
+    async def while_listed(**filters: Any) -> AsyncIterator[Any]:
+        placed.append(await place("48800"))  # after our read, before the exchange's list: in it
+        canceled = await api.client.delete(f"{BASE}/orders/{finishing}", headers=api.as_("trade"))
+        assert canceled.status_code == 200, canceled.text
+        async for snapshot in listing(**filters):
+            yield snapshot
+        placed.append(await place("48700"))  # after the exchange's list: in neither
+
+    monkeypatch.setattr(runtime.okx.trade, "iter_pending_orders", while_listed)
+    result = await reconcile_with_exchange(runtime.okx, runtime.session_factory, runtime.tracker, dry_run=True)
+
+    assert len(placed) == 2 and resting not in placed
+    assert result.orders == []
 
 
 async def _until(fetch: Callable, predicate: Callable, timeout_s: float = 10) -> None:  # type: ignore[type-arg]
