@@ -14,6 +14,7 @@ Printed: accepted orders/s while the clients ran, and sustained (counted until t
 the exchange told it, i.e. every order finished in the database); p50/p95/p99/max API latency; the service's
 internal overhead (request received → OKX request sent, from its `trading_internal_overhead_seconds` histogram);
 how long the exchange's pushes waited to be applied (`trading_push_apply_seconds`: how far the database was behind);
+how late the API replicas' event loops ran a timer (`service_event_loop_lag_seconds`: the queue inside the process);
 errors; CPU per order of each process, up to the moment the service caught up. Then it checks that every accepted
 order exists exactly once in the database and exactly once on the exchange, in the same final state and with the
 same fills, and that nothing else does.
@@ -769,6 +770,7 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
             }
             groups_before = await _histogram(http, [url for _, url in services], keys[-1], "db_group_commit_calls")
             pushes_before = await _histogram(http, [url for _, url in services], keys[-1], "trading_push_apply_seconds")
+            lag_before = await _histogram(http, service_urls, keys[-1], "service_event_loop_lag_seconds")
             cpu_before = {name: _cpu_seconds(pids) for name, pids in watched.items()}
             stolen_before = _stolen_seconds()
             started = time.monotonic()
@@ -813,6 +815,11 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
             print(
                 f"pushes applied (received from the exchange → committed, {pushes[3]:,}): p50 {pushes[0] * 1000:.1f} "
                 f"ms, p99 {pushes[1] * 1000:.1f} ms, mean {pushes[2] * 1000:.1f} ms"
+            )
+            lag = (await _histogram(http, service_urls, keys[-1], "service_event_loop_lag_seconds")).since(lag_before)
+            print(
+                f"event-loop lag of the API replica(s) (a 0.1 s timer's lateness, {lag[3]:,} samples): "
+                f"p50 {lag[0] * 1000:.1f} ms, p99 {lag[1] * 1000:.1f} ms, mean {lag[2] * 1000:.1f} ms"
             )
             carriers = await _order_carriers(http, [url for _, url in services], keys[-1])
             print(

@@ -45,6 +45,12 @@ def test_compose_app_talks_to_its_postgres_with_matching_credentials() -> None:
     )
 
 
+def test_compose_postgres_keeps_its_wal_segments_for_reuse() -> None:
+    command = _compose()["services"]["db"]["command"]
+
+    assert command[0] == "postgres" and "min_wal_size=1GB" in command
+
+
 def test_compose_has_healthchecks_and_waits_for_a_healthy_database() -> None:
     services = _compose()["services"]
 

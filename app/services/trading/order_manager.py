@@ -76,7 +76,6 @@ def _lock_statement(*, by_exchange_ids: bool, for_update: bool) -> Select[tuple[
 
 _BY_IDEMPOTENCY_KEY = select(Order).where(Order.idempotency_key == bindparam("key"))  # built once: keyed requests
 _ORDERS = Order.__table__
-_ROW_BY_ID = select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id"))
 # The columns an order statement returns, by name, with their types (the direct lane reads rows by them).
 _ROW_TYPES = {column.name: column.type for column in _ORDERS.c} | {"previous_status": _ORDERS.c.status.type}
 
@@ -269,21 +268,22 @@ class OrderManager:
     async def acknowledge(self, order_id: int, exchange_order_id: str, *, commit: bool = False) -> Order:
         """The exchange's answer to the submit accepted the order: locked, given its exchange id, moved on."""
         data = {"ordId": exchange_order_id}
-        moved = await self.move_without_fill(
-            OrderTrigger.ACCEPTED, order_id=order_id, ord_id=exchange_order_id, data=data, commit=commit
+        # On the lane the one statement also returns the order when it does not move it: a push got there first
+        # (applied here, or by another replica: there it is most acknowledgements).
+        found = await self.move_without_fill(
+            OrderTrigger.ACCEPTED,
+            order_id=order_id,
+            ord_id=exchange_order_id,
+            data=data,
+            commit=commit,
+            or_current=True,
         )
-        if moved is not None:
-            return moved
-        if commit and (lane := direct_lane(self.session)) is not None:
-            # A push got there first (applied here or by another replica: there it is most acknowledgements). An
-            # order already acknowledged with this id and past the acknowledgement stays so (no status goes back
-            # to pending_submit or unknown once it has an exchange id), so the acknowledgement can change nothing:
-            # one read on the lane, instead of a locked read, a no-op transition and a commit in a session.
-            rows = await self._run(lane, _ROW_BY_ID, {"order_id": order_id})
-            if rows and (current := _detached_order(rows[0])).exchange_order_id == exchange_order_id:
-                target = next_status(current.status, OrderTrigger.ACCEPTED, has_fills=current.filled_size > 0)
-                if target is None or target is current.status:
-                    return current
+        if found is not None and found.exchange_order_id == exchange_order_id:
+            # Moved now, or moved on by the push with this exchange id: no status goes back to pending_submit or
+            # unknown once it has an exchange id, so the acknowledgement can change nothing more.
+            target = next_status(found.status, OrderTrigger.ACCEPTED, has_fills=found.filled_size > 0)
+            if target is None or target is found.status:
+                return found
         order = await self.lock(order_id)  # the general path: a push moved it some other way, or SQLite
         if order.exchange_order_id is None:
             order.exchange_order_id = exchange_order_id
@@ -306,6 +306,7 @@ class OrderManager:
         exchange_updated_at: datetime | None = None,
         data: Mapping[str, Any] | None = None,
         commit: bool = False,
+        or_current: bool = False,
     ) -> Order | None:
         """`lock` + `transition` for the common case, a status change that brings no new fill (an acknowledgement;
         a cancel, expiry or fill reported by a snapshot whose fills, `filled` in all, are all stored already), in
@@ -315,7 +316,9 @@ class OrderManager:
         also recorded if the order has none yet. With `commit`, a move is committed when this returns.
 
         Returns the moved order, or None when the case is not the common one (or on SQLite): nothing was changed
-        then, and the caller takes the general path, `lock` and `transition`."""
+        then, and the caller takes the general path, `lock` and `transition`. With `or_current` (found by
+        `order_id`, committed on the lane) an order not moved is returned as it now is instead of None, unchanged,
+        for the caller to judge (`order_statements.move_statement`)."""
         if not self._on_postgres:
             return None
         snapshot = sz is not None
@@ -323,12 +326,14 @@ class OrderManager:
         # On the lane, a snapshot found by its clOrdId is group-committed too; its statement then skips a locked
         # row (that call takes the general path, which waits), so that no group ever waits for a lock.
         skip_locked = lane is not None and order_id is None and cl_ord_id is not None
+        or_current = or_current and lane is not None and order_id is not None and not snapshot
         built = move_statement(
             trigger,
             by_exchange_ids=order_id is None,
             has_fills=filled > 0,
             snapshot=snapshot,
             skip_locked=skip_locked,
+            or_current=or_current,
         )
         if built is None:
             return None
@@ -361,7 +366,8 @@ class OrderManager:
             if not rows:
                 return None
             order, previous = _detached_order(rows[0]), rows[0]["previous_status"]
-            announce_committed(event_type_for(target), order=order, data={"from": previous, **payload})
+            if previous is not None:  # moved (with `or_current`, a NULL says: not moved, as it now is)
+                announce_committed(event_type_for(target), order=order, data={"from": previous, **payload})
             return order
         row = (await self.session.execute(statement, parameters, execution_options=_REFRESH)).first()
         if row is None:

@@ -434,6 +434,7 @@ async def test_metrics_in_prometheus_format(api: Api) -> None:
         "trading_position_size",
         "trading_unrealized_pnl",
         "trading_realized_pnl",
+        "service_event_loop_lag_seconds",
     ):
         assert name in families, name
     gauges = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}

@@ -343,6 +343,31 @@ def _lane(factory: async_sessionmaker[AsyncSession]) -> DirectLane:
     return lane
 
 
+class _LaneStatements:
+    """Counts the statements the lane runs, alone or in a group, while `counted()`."""
+
+    def __init__(self, lane: DirectLane) -> None:
+        self.lane, self.count = lane, 0
+
+    @contextlib.contextmanager
+    def counted(self) -> Iterator[None]:
+        fetch, fetch_many = self.lane.fetch, self.lane.fetch_many
+
+        async def counted_fetch(statement: Any, parameters: Any, *, group_by: Any = None) -> Any:
+            self.count += group_by is None  # a group's are counted as it runs them
+            return await fetch(statement, parameters, group_by=group_by)
+
+        async def counted_fetch_many(statement: Any, parameters: Any) -> Any:
+            self.count += len(parameters)
+            return await fetch_many(statement, parameters)
+
+        self.lane.fetch, self.lane.fetch_many = counted_fetch, counted_fetch_many  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            del self.lane.fetch, self.lane.fetch_many
+
+
 async def _create(factory: async_sessionmaker[AsyncSession], key: str | None = None) -> Order:
     async with factory() as session:
         return await OrderManager(session).create_order(_limit(), idempotency_key=key, **WRITE_AHEAD)
@@ -388,13 +413,14 @@ async def test_concurrent_acknowledgements_share_one_commit_and_the_same_order_t
         assert sorted(events) == sorted(order.id for order in orders)  # one move each
 
 
-async def test_an_acknowledgement_a_push_got_ahead_of_is_one_read_and_changes_nothing(
+async def test_an_acknowledgement_a_push_got_ahead_of_is_one_statement_and_changes_nothing(
     factory: async_sessionmaker[AsyncSession],
 ) -> None:
     """With several replicas the leader applies the exchange's pushes, often before the replica that placed the
     order has written the acknowledgement: the order is canceled or filled by then, with its exchange id. The
-    acknowledgement then reads the row on the lane and leaves it (no session statement, no event); an order the
-    push left in another state, or with another exchange id, still takes the general path."""
+    acknowledgement's one statement on the lane then returns the row as it is and leaves it (no second statement,
+    no session statement, no event); an order the push left in another state, or with another exchange id, still
+    takes the general path."""
     pushed, other_id = await _create(factory), await _create(factory)
     async with factory() as session:
         for order, exchange_id in ((pushed, "ex-1"), (other_id, "ex-other")):
@@ -407,10 +433,13 @@ async def test_an_acknowledgement_a_push_got_ahead_of_is_one_read_and_changes_no
     before = await _row(factory, pushed.id), await _last_event(factory, pushed.id)
 
     session_statements: list[str] = []
+    lane_statements = _LaneStatements(_lane(factory))
     async with factory() as session:
         event.listen(session.sync_session, "do_orm_execute", lambda state: session_statements.append(str(state)))
-        answer = await OrderManager(session).acknowledge(pushed.id, "ex-1", commit=True)
+        with lane_statements.counted():
+            answer = await OrderManager(session).acknowledge(pushed.id, "ex-1", commit=True)
         assert session_statements == [] and not session.in_transaction()
+    assert lane_statements.count == 1
     assert inspect(answer).detached and _columns(answer) == before[0]
     assert (await _row(factory, pushed.id), await _last_event(factory, pushed.id)) == before
 
@@ -419,6 +448,37 @@ async def test_an_acknowledgement_a_push_got_ahead_of_is_one_read_and_changes_no
         answer = await OrderManager(session).acknowledge(other_id.id, "ex-2", commit=True)
     assert len(session_statements) == 1  # the general path's locked read
     assert answer.status is OrderStatus.CANCELED and answer.exchange_order_id == "ex-other"
+
+
+async def test_an_acknowledgement_that_waited_for_a_pushs_transaction_returns_the_row_as_that_committed_it(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The push's transaction holds the order when the acknowledgement's statement comes: it waits, finds the order
+    moved on (no longer theirs to move) and returns the row as the push committed it — not as the statement's
+    snapshot, taken before that commit, had it (pending, without an exchange id), which would send it down the
+    general path for nothing."""
+    order = await _create(factory)
+    lane_statements = _LaneStatements(_lane(factory))
+    async with factory() as push:
+        row = await push.get(Order, order.id, with_for_update=True)
+        assert row is not None
+        row.status, row.exchange_order_id, row.acknowledged_at, row.finished_at = (
+            OrderStatus.CANCELED, "ex-1", AT, AT
+        )  # fmt: skip
+        await push.flush()
+        session_statements: list[str] = []
+        async with factory() as session:
+            event.listen(session.sync_session, "do_orm_execute", lambda state: session_statements.append(str(state)))
+            with lane_statements.counted():
+                acknowledging = asyncio.create_task(OrderManager(session).acknowledge(order.id, "ex-1", commit=True))
+                await asyncio.sleep(0.3)
+                assert not acknowledging.done()  # waiting for the push's row lock
+                await push.commit()
+                answer = await acknowledging
+    assert session_statements == [] and lane_statements.count == 1
+    assert answer.status is OrderStatus.CANCELED and answer.exchange_order_id == "ex-1"
+    assert _columns(answer) == await _row(factory, order.id)
+    assert (await _last_event(factory, order.id))[0] is ExecutionEventType.ORDER_CREATED  # no move of its own
 
 
 async def test_a_statements_error_in_a_group_is_only_its_own_calls(
