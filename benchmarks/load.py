@@ -14,7 +14,8 @@ Printed: accepted orders/s while the clients ran, and sustained (counted until t
 the exchange told it, i.e. every order finished in the database); p50/p95/p99/max API latency; the service's
 internal overhead (request received → OKX request sent, from its `trading_internal_overhead_seconds` histogram);
 how long the exchange's pushes waited to be applied (`trading_push_apply_seconds`: how far the database was behind);
-how late the API replicas' event loops ran a timer (`service_event_loop_lag_seconds`: the queue inside the process);
+the service's own time for them (`api_request_seconds`: received → answered; the rest is the clients' queue and
+loopback); how late the API replicas' event loops ran a timer (`service_event_loop_lag_seconds`);
 errors; CPU per order of each process, up to the moment the service caught up. Then it checks that every accepted
 order exists exactly once in the database and exactly once on the exchange, in the same final state and with the
 same fills, and that nothing else does.
@@ -388,7 +389,14 @@ class Histogram:
         )
 
 
-async def _histogram(http: aiohttp.ClientSession, service_urls: list[str], key: str, name: str) -> Histogram:
+async def _histogram(
+    http: aiohttp.ClientSession,
+    service_urls: list[str],
+    key: str,
+    name: str,
+    labels: dict[str, set[str]] | None = None,
+) -> Histogram:
+    """`name` summed over the replicas, and over its label values (only `labels`' values, if given)."""
     histogram = Histogram()
     for url in service_urls:
         async with http.get(f"{url}/metrics", headers={"Authorization": f"Bearer {key}"}) as response:
@@ -397,6 +405,8 @@ async def _histogram(http: aiohttp.ClientSession, service_urls: list[str], key: 
             if family.name != name:
                 continue
             for sample in family.samples:
+                if labels and any(sample.labels.get(label) not in values for label, values in labels.items()):
+                    continue
                 if sample.name.endswith("_bucket"):
                     bound = float(sample.labels["le"])
                     histogram.buckets[bound] = histogram.buckets.get(bound, 0.0) + sample.value
@@ -422,6 +432,8 @@ async def _order_carriers(http: aiohttp.ClientSession, service_urls: list[str], 
 
 
 OPEN = "status NOT IN ('filled', 'canceled', 'rejected', 'failed', 'expired')"
+# The service's own time for these (`api_request_seconds` by endpoint), against the latency the clients see.
+ORDER_ROUTES = {"endpoint": {"create_order", "post_signal"}}
 
 
 async def _postgres_settings(database_url: str) -> str:
@@ -771,6 +783,7 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
             groups_before = await _histogram(http, [url for _, url in services], keys[-1], "db_group_commit_calls")
             pushes_before = await _histogram(http, [url for _, url in services], keys[-1], "trading_push_apply_seconds")
             lag_before = await _histogram(http, service_urls, keys[-1], "service_event_loop_lag_seconds")
+            answered_before = await _histogram(http, service_urls, keys[-1], "api_request_seconds", ORDER_ROUTES)
             cpu_before = {name: _cpu_seconds(pids) for name, pids in watched.items()}
             stolen_before = _stolen_seconds()
             started = time.monotonic()
@@ -815,6 +828,14 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
             print(
                 f"pushes applied (received from the exchange → committed, {pushes[3]:,}): p50 {pushes[0] * 1000:.1f} "
                 f"ms, p99 {pushes[1] * 1000:.1f} ms, mean {pushes[2] * 1000:.1f} ms"
+            )
+            answered = (await _histogram(http, service_urls, keys[-1], "api_request_seconds", ORDER_ROUTES)).since(
+                answered_before
+            )
+            print(
+                f"in the service (request received → answered, {answered[3]:,} orders and signals): "
+                f"p50 {answered[0] * 1000:.1f} ms, p99 {answered[1] * 1000:.1f} ms, mean {answered[2] * 1000:.1f} ms "
+                "(the rest of the API latency: the clients' own queue and loopback)"
             )
             lag = (await _histogram(http, service_urls, keys[-1], "service_event_loop_lag_seconds")).since(lag_before)
             print(

@@ -435,8 +435,15 @@ async def test_metrics_in_prometheus_format(api: Api) -> None:
         "trading_unrealized_pnl",
         "trading_realized_pnl",
         "service_event_loop_lag_seconds",
+        "api_request_seconds",
     ):
         assert name in families, name
+    answered = {
+        s.labels["endpoint"]: s.value
+        for s in families["api_request_seconds"].samples
+        if s.name == "api_request_seconds_count"
+    }
+    assert answered["create_order"] >= 1 and answered["post_signal"] >= 1  # counters are per process
     gauges = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
     assert gauges[("trading_open_orders", (("instrument", "BTC-USDT"),))] == 1  # the resting limit order
     assert gauges[("trading_position_size", (("instrument", "BTC-USDT"), ("side", "net")))] == 0.01
