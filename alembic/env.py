@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from logging.config import fileConfig
+from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
 from alembic import context
@@ -50,14 +52,29 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _foreign_keys_off(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=OFF")
+    cursor.close()
+
+
 def _run_sync(connection: Connection) -> None:
     _configure(connection=connection)
     with context.begin_transaction():
         context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if dangling:
+                raise RuntimeError(f"the migration left rows whose foreign keys point nowhere: {dangling[:5]}")
 
 
 async def run_migrations_online() -> None:
     engine = create_engine(_database_url())
+    if engine.dialect.name == "sqlite":
+        # SQLite alters a table by rebuilding it (batch mode), and the DROP of the old copy would delete, or refuse
+        # to, every row another table refers to: foreign keys are off while migrating and checked before the
+        # commit, SQLite's own procedure (https://www.sqlite.org/lang_altertable.html#otheralter).
+        event.listen(engine.sync_engine, "connect", _foreign_keys_off)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_sync)

@@ -16,11 +16,21 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, BigIntPK, TimestampMixin, utcnow
 from app.models.types import ExactDecimal, JSONDocument, UTCDateTime, str_enum
+
+
+def _where_set(column: str) -> dict[str, Any]:
+    """An index of only the rows where `column` is set. Both databases index NULLs, and an order has no exchange id
+    until acknowledged, most have no idempotency key and no parent execution, most events no execution: each such
+    row version (every UPDATE of an order writes one) would add an index entry that no lookup (`= value`) reads.
+    Unique where set is what a unique column was: NULLs never collided."""
+    condition = text(f"{column} IS NOT NULL")
+    return {"postgresql_where": condition, "sqlite_where": condition}
+
 
 __all__ = [
     "Execution",
@@ -192,10 +202,11 @@ class Order(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     # OKX clOrdId (1–32 alphanumerics). NULL only for an exchange order found at reconciliation without one.
     client_order_id: Mapped[str | None] = mapped_column(String(32), unique=True)
-    # OKX ordId, known once the exchange acknowledged the order.
-    exchange_order_id: Mapped[str | None] = mapped_column(String(64), unique=True)
-    # The caller's idempotency key (its client_order_id or Idempotency-Key header) and a hash of its request.
-    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    # OKX ordId, known once the exchange acknowledged the order. Unique where set (`__table_args__`).
+    exchange_order_id: Mapped[str | None] = mapped_column(String(64))
+    # The caller's idempotency key (its client_order_id or Idempotency-Key header) and a hash of its request. Unique
+    # where set.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
     request_fingerprint: Mapped[str | None] = mapped_column(String(64))
 
     instrument_id: Mapped[str] = mapped_column(String(64), nullable=False)
@@ -242,11 +253,13 @@ class Order(TimestampMixin, Base):
     trades: Mapped[list[Trade]] = relationship(back_populates="order", order_by="Trade.id")
 
     __table_args__ = (
+        Index("uq_orders_exchange_order_id", "exchange_order_id", unique=True, **_where_set("exchange_order_id")),
+        Index("uq_orders_idempotency_key", "idempotency_key", unique=True, **_where_set("idempotency_key")),
         Index("ix_orders_instrument_id_status", "instrument_id", "status"),
         Index("ix_orders_status", "status"),
         Index("ix_orders_strategy_id_created_at", "strategy_id", "created_at"),
         Index("ix_orders_created_at_id", "created_at", "id"),
-        Index("ix_orders_execution_id", "execution_id"),
+        Index("ix_orders_execution_id", "execution_id", **_where_set("execution_id")),
     )
 
 
@@ -368,10 +381,13 @@ class ExecutionEvent(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     event_type: Mapped[ExecutionEventType] = mapped_column(str_enum(ExecutionEventType, length=48), nullable=False)
-    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
-    trade_id: Mapped[int | None] = mapped_column(ForeignKey("trades.id"))
-    position_id: Mapped[int | None] = mapped_column(ForeignKey("positions.id"))
-    execution_id: Mapped[int | None] = mapped_column(ForeignKey("executions.id"))
+    # The ids of the rows the event names. No foreign keys: every event is written in the same statement or
+    # transaction as the row it names, none of which is ever deleted, and their checks (a locking read of the named
+    # row per event, ~3.7 events per order) were ~9 % of PostgreSQL's CPU per order under load (perf, 2026-12-06).
+    order_id: Mapped[int | None] = mapped_column(BigIntPK)
+    trade_id: Mapped[int | None] = mapped_column(BigIntPK)
+    position_id: Mapped[int | None] = mapped_column(BigIntPK)
+    execution_id: Mapped[int | None] = mapped_column(BigIntPK)
     instrument_id: Mapped[str | None] = mapped_column(String(64))
     strategy_id: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSONDocument, nullable=False, default=dict)
@@ -383,7 +399,7 @@ class ExecutionEvent(Base):
 
     __table_args__ = (
         Index("ix_execution_events_order_id", "order_id"),
-        Index("ix_execution_events_execution_id", "execution_id"),
+        Index("ix_execution_events_execution_id", "execution_id", **_where_set("execution_id")),
         Index("ix_execution_events_event_type_created_at", "event_type", "created_at"),
         Index("ix_execution_events_created_at_id", "created_at", "id"),
     )

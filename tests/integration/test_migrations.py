@@ -117,3 +117,33 @@ async def test_trade_daily_summaries_are_filled_from_existing_trades(empty_datab
         ]  # fmt: skip
     finally:
         await engine.dispose()
+
+
+SPARSE_INDEXES = {  # indexed only where set: a NULL is never looked up (0004)
+    "uq_orders_exchange_order_id": "exchange_order_id",
+    "uq_orders_idempotency_key": "idempotency_key",
+    "ix_orders_execution_id": "execution_id",
+    "ix_execution_events_execution_id": "execution_id",
+}
+
+
+async def test_sparse_columns_are_indexed_only_where_set_and_events_have_no_foreign_keys(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            rows = await connection.execute(
+                text("SELECT indexname, indexdef FROM pg_indexes WHERE indexname = ANY(:names)"),
+                {"names": list(SPARSE_INDEXES)},
+            )
+        else:
+            rows = await connection.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN (:a, :b, :c, :d)"),
+                dict(zip("abcd", SPARSE_INDEXES, strict=True)),
+            )
+        definitions = {name: definition for name, definition in rows}
+        foreign_keys = await connection.run_sync(lambda sync: inspect(sync).get_foreign_keys("execution_events"))
+    assert set(definitions) == set(SPARSE_INDEXES)
+    for name, column in SPARSE_INDEXES.items():
+        assert f"WHERE {column} IS NOT NULL" in definitions[name].replace("(", "").replace(")", ""), definitions[name]
+    assert foreign_keys == []
