@@ -127,6 +127,11 @@ class EventFeed:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def subscriber_count(self) -> int:
+        """Live subscribers: a subscription counts once it has read its starting point (`newest_id`)."""
+        return len(self._subscribers)
+
     def committed_here(self) -> None:
         """Events were committed by this process: read them, and tell the other replicas."""
         self._wake.set()

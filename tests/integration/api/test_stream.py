@@ -161,6 +161,11 @@ async def test_a_gap_is_held_back_until_the_earlier_transaction_commits(live_api
     collector = asyncio.create_task(collect())
     try:
         await feed.started.wait()
+        # Subscribed before anything is written: a subscription starts from the newest id it reads, and one that
+        # read it after "second" committed would never see "first" (CI, 2026-12-06: the test timed out so).
+        async with asyncio.timeout(5):
+            while feed.subscriber_count == 0:
+                await asyncio.sleep(0.01)
         async with factory() as slow, factory() as fast:
             record_event(slow, ExecutionEventType.KILL_SWITCH_CHANGED, data={"n": "first"})
             await slow.flush()  # id taken, not committed
