@@ -110,8 +110,13 @@ class SyntheticMarket:
         self._consumed[key] = self._consumed.get(key, Decimal(0)) + size
 
     def best(self, side: str) -> Decimal | None:
-        levels = self.levels_for(side)
-        return levels[0][1] if levels else None
+        """The best price with size left on `side` (`levels_for`'s first, without building the rest: it is asked
+        for every order placed)."""
+        consumed = self._consumed
+        for index, (price, size) in enumerate(self._ladder(side)):
+            if size - consumed.get((side, index), Decimal(0)) > 0:
+                return price
+        return None
 
     def record_trade(self, price: Decimal, size: Decimal) -> None:
         self.last = price
