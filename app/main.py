@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Order execution for OKX: orders, fills, positions, risk and analytics.",
         lifespan=lifespan,
         # FastAPI's own OpenTelemetry hooks, off: this service exports Prometheus metrics (`/metrics`), and with
-        # them on, every request asked the OpenTelemetry globals for their providers (~1 % of an order's CPU).
+        # them on, every request asked the OpenTelemetry globals for their providers (~1 % of an order's CPU, py-spy).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings

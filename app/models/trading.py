@@ -22,16 +22,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.models.base import Base, BigIntPK, TimestampMixin, utcnow
 from app.models.types import ExactDecimal, JSONDocument, UTCDateTime, str_enum
 
-
-def _where_set(column: str) -> dict[str, Any]:
-    """An index of only the rows where `column` is set. Both databases index NULLs, and an order has no exchange id
-    until acknowledged, most have no idempotency key and no parent execution, most events no execution: each such
-    row version (every UPDATE of an order writes one) would add an index entry that no lookup (`= value`) reads.
-    Unique where set is what a unique column was: NULLs never collided."""
-    condition = text(f"{column} IS NOT NULL")
-    return {"postgresql_where": condition, "sqlite_where": condition}
-
-
 __all__ = [
     "Execution",
     "ExecutionAlgorithm",
@@ -51,6 +41,15 @@ __all__ = [
     "TradeDailySummary",
     "TradeMode",
 ]
+
+
+def _where_set(column: str) -> dict[str, Any]:
+    """An index of only the rows where `column` is set. Both databases index NULLs, and an order has no exchange id
+    until acknowledged, most have no idempotency key and no parent execution, most events no execution: each such
+    row version (every UPDATE of an order writes one) would add an index entry that no lookup (`= value`) reads.
+    Unique where set is what a unique column was: NULLs never collided."""
+    condition = text(f"{column} IS NOT NULL")
+    return {"postgresql_where": condition, "sqlite_where": condition}
 
 
 class OrderSide(StrEnum):
