@@ -14,7 +14,7 @@ def test_the_best_price_is_the_first_level_with_size_left_on_either_side() -> No
     for side in ("ask", "bid"):
         levels = market.levels_for(side)
         assert len(levels) == 3 and market.best(side) == levels[0][1]
-        (first, _, first_size), (second, second_price, _) = levels[0], levels[1]
+        (first, _, first_size), second_price = levels[0], levels[1][1]
         market.consume(side, first, first_size - Decimal("0.00000001"))  # a sliver left: still the best
         assert market.best(side) == levels[0][1] == market.levels_for(side)[0][1]
         market.consume(side, first, Decimal("0.00000001"))  # the level used up: the next one is
