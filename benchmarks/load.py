@@ -28,6 +28,11 @@ file descriptors and database connections every `--sample` seconds, to show them
 `--api-on-standbys` (with `--replicas 2` or more) sends the clients to the standby replicas only, so the leader does
 nothing but apply the exchange's pushes. Otherwise each client's order/signal pairs go to the replicas in turn.
 
+`--kill-leader-at T` (with `--replicas 2` or more and `--api-on-standbys`) kills the leader (SIGKILL) T seconds
+into the measured load and prints how soon a standby led in its place: a failover under load. The end's check then
+shows whether any order or fill was lost or stored twice across it. The group-commit and push figures are then the
+survivors' only.
+
 `--pin-service` gives each replica the clients talk to a CPU of its own (`sched_setaffinity`, every thread), and
 puts the simulator, the clients, a leader that serves no API and PostgreSQL (when this user may move its processes;
 they are put back on every CPU at the end) on the other CPUs, as a latency-critical process is deployed on a machine
@@ -47,6 +52,7 @@ Run: `.venv/bin/python benchmarks/load.py [--clients 16] [--duration 30] [--repl
      `.venv/bin/python benchmarks/load.py --arrival-rate 500 --duration 60 --pin-service`
      `.venv/bin/python benchmarks/load.py --arrival-rate 100 [--replicas 2]`
      `.venv/bin/python benchmarks/load.py --soak 600 --rate 100`
+     `.venv/bin/python benchmarks/load.py --arrival-rate 200 --replicas 2 --api-on-standbys --kill-leader-at 10`
 """
 
 from __future__ import annotations
@@ -244,6 +250,27 @@ async def _roles(http: aiohttp.ClientSession, urls: list[str], timeout: float = 
             return roles
         await asyncio.sleep(0.2)
     raise SystemExit(f"no single leader among {urls} within {timeout:.0f} s")
+
+
+async def _kill_leader(
+    http: aiohttp.ClientSession, leader: subprocess.Popen[str], standbys: list[str], load_started: float, after_s: float
+) -> tuple[float, float | None, float]:
+    """`--kill-leader-at`: `after_s` into the load, SIGKILL the leader; then how long until one of the standbys says
+    it leads (polled every 50 ms, up to 30 s). Returns when it was killed (s into the load), that time (None: no
+    standby led) and the leader's CPU seconds read just before its death (a dead process's are gone)."""
+    await asyncio.sleep(max(0.0, load_started + after_s - time.monotonic()))
+    cpu = sum(_cpu_seconds([leader.pid]).values())
+    killed = time.monotonic()
+    leader.kill()
+    leader.wait()
+    while time.monotonic() - killed < 30:
+        for url in standbys:
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with http.get(f"{url}/ready", timeout=aiohttp.ClientTimeout(total=1)) as response:
+                    if (await response.json()).get("role") == "leader":
+                        return killed - load_started, time.monotonic() - killed, cpu
+        await asyncio.sleep(0.05)
+    return killed - load_started, None, cpu
 
 
 def _request_for(n: int, sequence: int, prices: dict[str, Decimal]) -> tuple[str, dict[str, str]]:
@@ -642,6 +669,13 @@ async def main() -> None:
         help="with --replicas > 1: clients talk to the standbys only, the leader only tracks (applies the pushes)",
     )
     parser.add_argument(
+        "--kill-leader-at",
+        type=float,
+        default=0.0,
+        help="with --replicas > 1 and --api-on-standbys: SIGKILL the leader this many seconds into the measured "
+        "load, and print how soon a standby leads instead",
+    )
+    parser.add_argument(
         "--pin-service",
         action="store_true",
         help="each replica that serves the API gets a CPU of its own; the simulator, these clients, a leader that "
@@ -674,6 +708,8 @@ async def main() -> None:
         "slow ones happen",
     )
     args = parser.parse_args()
+    if args.kill_leader_at and (args.replicas < 2 or not args.api_on_standbys):
+        parser.error("--kill-leader-at needs --replicas 2 (or more) and --api-on-standbys")
     own = _OwnPostgres.start() if args.own_postgres else None
     try:
         await _run(args, own.url if own else args.database_url)
@@ -780,14 +816,22 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
                 name: await _histogram(http, service_urls, keys[-1], name)
                 for name in ("trading_internal_overhead_seconds", "trading_order_submit_seconds")
             }
-            groups_before = await _histogram(http, [url for _, url in services], keys[-1], "db_group_commit_calls")
-            pushes_before = await _histogram(http, [url for _, url in services], keys[-1], "trading_push_apply_seconds")
+            # Every replica's figures, but for a leader that will be killed: those of the survivors only.
+            replica_urls = [url for _, url in services if not (args.kill_leader_at and roles[url] == "leader")]
+            groups_before = await _histogram(http, replica_urls, keys[-1], "db_group_commit_calls")
+            pushes_before = await _histogram(http, replica_urls, keys[-1], "trading_push_apply_seconds")
             lag_before = await _histogram(http, service_urls, keys[-1], "service_event_loop_lag_seconds")
             answered_before = await _histogram(http, service_urls, keys[-1], "api_request_seconds", ORDER_ROUTES)
             cpu_before = {name: _cpu_seconds(pids) for name, pids in watched.items()}
             stolen_before = _stolen_seconds()
             started = time.monotonic()
             clients = start_load(started + duration, results)
+            leader = next(process for process, url in services if roles[url] == "leader")
+            failover = (
+                asyncio.create_task(_kill_leader(http, leader, service_urls, started, args.kill_leader_at))
+                if args.kill_leader_at
+                else None
+            )
             if args.soak:
                 pid = services[0][0].pid
                 print("   t (s)   RSS (MB)   open fds   db connections   orders so far")
@@ -805,6 +849,15 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
             # CPU up to the moment the service caught up: work left in a backlog is counted, not hidden.
             watched["postgresql"] = _postgres_pids()  # backends opened during the run count too
             cpu = {name: _cpu_spent(cpu_before[name], pids) for name, pids in watched.items()}
+            if failover is not None:
+                killed_at, took_s, leader_cpu = await failover
+                for name, pids in watched.items():  # the killed leader's CPU, as read just before its death
+                    if leader.pid in pids:
+                        cpu[name] += leader_cpu - cpu_before[name].get(leader.pid, 0.0)
+                print(
+                    f"failover: the leader killed (SIGKILL) {killed_at:.1f} s into the load; a standby led "
+                    + (f"{took_s:.2f} s later" if took_s is not None else "NOT within 30 s")
+                )
             stolen = _stolen_seconds() - stolen_before
             print(
                 f"settled (every order finished in the database) {settle_s:.1f} s after the clients stopped: "
@@ -817,14 +870,10 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
             _report(results, elapsed, overhead, submit)
             if args.latencies_csv:
                 _write_latencies(results, args.latencies_csv)
-            groups = (await _histogram(http, [url for _, url in services], keys[-1], "db_group_commit_calls")).since(
-                groups_before
-            )
+            groups = (await _histogram(http, replica_urls, keys[-1], "db_group_commit_calls")).since(groups_before)
             if groups[3]:
                 print(f"group commits (direct lane): {groups[3]:,}, {groups[2]:.1f} units of work each on average")
-            pushes = (
-                await _histogram(http, [url for _, url in services], keys[-1], "trading_push_apply_seconds")
-            ).since(pushes_before)
+            pushes = (await _histogram(http, replica_urls, keys[-1], "trading_push_apply_seconds")).since(pushes_before)
             print(
                 f"pushes applied (received from the exchange → committed, {pushes[3]:,}): p50 {pushes[0] * 1000:.1f} "
                 f"ms, p99 {pushes[1] * 1000:.1f} ms, mean {pushes[2] * 1000:.1f} ms"
@@ -842,7 +891,7 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
                 f"event-loop lag of the API replica(s) (a 0.1 s timer's lateness, {lag[3]:,} samples): "
                 f"p50 {lag[0] * 1000:.1f} ms, p99 {lag[1] * 1000:.1f} ms, mean {lag[2] * 1000:.1f} ms"
             )
-            carriers = await _order_carriers(http, [url for _, url in services], keys[-1])
+            carriers = await _order_carriers(http, replica_urls, keys[-1])
             print(
                 f"orders placed over the WebSocket: {carriers['WebSocket']:,}, by REST: {carriers['REST']:,} "
                 "(since the start, warm-up included)"
