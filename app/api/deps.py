@@ -148,7 +148,7 @@ def _new_executor(request: Request, session: AsyncSession) -> TradeExecutor:
         request.app.state.exchange.client,
         OrderManager(session),
         runtime.risk,
-        runtime.tracker,
+        runtime.tracker_for_new_orders,
         admission=runtime.admission,
     )
 

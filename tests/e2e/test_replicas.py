@@ -108,6 +108,10 @@ async def test_two_replicas_one_tracker_and_a_takeover_within_5_s(
 
             leader = roles.index("leader")
             survivor = 1 - leader
+            # The standby placed half of them and follows none: they are the leader's (a standby's tracker held
+            # them until 2026-12-06, to reconcile them one by one by REST when it took the lead).
+            standby_tracker = (await client.get(f"{urls[survivor]}/api/v1/trading/tracker")).json()
+            assert standby_tracker["role"] == "standby" and standby_tracker["orders_tracked"] == 0, standby_tracker
             replicas[leader][0].send_signal(signal.SIGKILL)
             replicas[leader][0].wait(timeout=10)
             for _ in range(5):  # at once, before the takeover: filled while no tracker listens

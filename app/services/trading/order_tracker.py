@@ -155,6 +155,11 @@ class OrderTracker:
             await self._ws.close()
             self._ws = None
         await stop_tasks(list(self._applying))
+        # What it followed is the database's to say at the next start (`track_open_orders`): kept, the orders that
+        # finished meanwhile would each be asked about by REST then, and a leader that stood down would hold them.
+        self._tracked.clear()
+        self._filled.clear()
+        self._ids.clear()
 
     @property
     def status(self) -> TrackerStatus:

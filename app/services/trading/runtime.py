@@ -170,6 +170,14 @@ class TradingRuntime:
             )
         return None
 
+    @property
+    def tracker_for_new_orders(self) -> OrderTracker | None:
+        """The tracker an order placed here registers with: this replica's while it leads. A standby's does not run
+        (the leader follows every replica's orders, found by clOrdId): orders registered with it would only pile up,
+        never finished by a push, to be reconciled one by one by REST when it takes the lead (a failover at 200/s
+        then applied no push for over a minute)."""
+        return self.tracker if self.leadership.is_leader else None
+
     def healthy(self) -> bool:
         """Healthy enough to keep our orders working: the tracker hears the exchange."""
         return self.tracker.status.websocket_connected

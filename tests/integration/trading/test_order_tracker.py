@@ -80,12 +80,42 @@ async def test_pushes_move_orders_without_any_polling(
                     return row is not None and row.status is OrderStatus.FILLED and row.filled_size == D("0.2")
 
             await eventually(filled)
+            await eventually(lambda: _is(not tracker.is_tracking(order.id)))  # finished orders leave the tracker
         finally:
             await tracker.stop()
 
     assert "filled" in seen
-    assert not tracker.is_tracking(order.id)  # finished orders leave the tracker
     assert await exchange_matches_database(sim, factory)
+
+
+async def test_a_stopped_tracker_forgets_and_its_next_start_follows_what_the_database_holds_open(
+    okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession], risk: ExecutionRiskControl
+) -> None:
+    """A leader that stood down may lead again: an order finished meanwhile (by the leader of the time) is not
+    asked about again at its next start, and what is still open is followed from the database."""
+    async with factory() as session:
+        tracker = tracker_for(okx, sim, factory, session)
+        tracker.poll_interval_s = 3600
+        await tracker.start()
+        try:
+            executor = TradeExecutor(okx, OrderManager(session), risk, tracker)
+            finished_meanwhile, resting = [
+                await executor.place_order(OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.1"), px))
+                for px in (D("40000"), D("40001"))
+            ]
+            assert tracker.is_tracking(finished_meanwhile.id) and tracker.is_tracking(resting.id)
+            await tracker.stop()
+            assert tracker.status.orders_tracked == 0
+            another_leader = TradeExecutor(okx, OrderManager(session), risk, None)
+            canceled = await another_leader.cancel_order(finished_meanwhile.id)
+            assert canceled.status is OrderStatus.CANCELED
+
+            await tracker.start()
+            assert tracker.is_tracking(resting.id)
+            assert not tracker.is_tracking(finished_meanwhile.id)
+            assert tracker.last_gap_fill_orders == 1  # the resting order, seen in the open list; nothing asked again
+        finally:
+            await tracker.stop()
 
 
 async def test_faults_never_lose_or_duplicate_anything(
