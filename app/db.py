@@ -6,11 +6,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
 from app.config import normalize_database_url, sqlite_file_path
-from app.db_direct import DirectLane, numerics_as_text
+from app.db_direct import DirectLane, numerics_as_text, server_unavailable
 
 __all__ = [
     "FLUSH_WRITERS",
@@ -112,6 +114,14 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.run_async(numerics_as_text)  # as on the direct lane: one wire format for NUMERIC
+
+        @event.listens_for(engine.sync_engine, "handle_error")
+        def _as_operational(context: ExceptionContext) -> BaseException | None:
+            # A server starting up, shutting down or out of connections: 503, as on the direct lane.
+            error = context.sqlalchemy_exception
+            if isinstance(error, OperationalError) or not server_unavailable(context.original_exception.__cause__):
+                return None
+            return OperationalError(context.statement, context.parameters, context.original_exception)
 
     return engine
 

@@ -439,10 +439,20 @@ def _terminate(connection: asyncpg.Connection) -> None:
         connection.terminate()
 
 
+def server_unavailable(error: BaseException | None) -> bool:
+    """An error of the server's state, not of the statement: PEP 249's OperationalError (503 database_unavailable),
+    as psycopg maps SQLSTATE classes 08 (the connection), 53 (insufficient resources: too many connections), 57
+    (operator intervention: starting up, shutting down, terminated, canceled) and 58 (system error). asyncpg and
+    SQLAlchemy's asyncpg dialect leave 53, 57 and 58 a plain database error, a 500: across a restart under load,
+    five requests were answered so, one for an order the exchange had accepted (its client never told)."""
+    sqlstate = getattr(error, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate[:2] in {"08", "53", "57", "58"}
+
+
 def _as_sqlalchemy_error(exc: Exception, sql: str) -> Exception:
     if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
         return sa_exc.IntegrityError(sql, None, exc)
-    if isinstance(exc, asyncpg.PostgresConnectionError):
+    if isinstance(exc, asyncpg.PostgresConnectionError) or server_unavailable(exc):
         return sa_exc.OperationalError(sql, None, exc)
     if isinstance(exc, asyncpg.PostgresError):  # the statement's own error, or an argument it cannot take: a 500
         return sa_exc.DatabaseError(sql, None, exc)
