@@ -33,6 +33,11 @@ into the measured load and prints how soon a standby led in its place: a failove
 shows whether any order or fill was lost or stored twice across it. The group-commit and push figures are then the
 survivors' only.
 
+`--disrupt "T:COMMAND"` runs a shell command T seconds into the measured load (e.g. `15:pg_ctlcluster 15 main restart`,
+a PostgreSQL restart), and the run shows what its clients were answered meanwhile and whether anything was lost or
+doubled. `$SIMULATOR_PID` and `$SERVICE_PIDS` are set for it (`15:kill -STOP $SIMULATOR_PID; sleep 3; kill -CONT
+$SIMULATOR_PID`: the exchange frozen for 3 s).
+
 `--pin-service` gives each replica the clients talk to a CPU of its own (`sched_setaffinity`, every thread), and
 puts the simulator, the clients, a leader that serves no API and PostgreSQL (when this user may move its processes;
 they are put back on every CPU at the end) on the other CPUs, as a latency-critical process is deployed on a machine
@@ -250,6 +255,27 @@ async def _roles(http: aiohttp.ClientSession, urls: list[str], timeout: float = 
             return roles
         await asyncio.sleep(0.2)
     raise SystemExit(f"no single leader among {urls} within {timeout:.0f} s")
+
+
+async def _disrupt(spec: str, load_started: float, simulator_pid: int, service_pids: list[int]) -> str:
+    """`--disrupt T:COMMAND`: the command, run T s into the load; what it did, for the report."""
+    at, _, command = spec.partition(":")
+    await asyncio.sleep(max(0.0, load_started + float(at) - time.monotonic()))
+    began = time.monotonic()
+    environment = {
+        **os.environ,
+        "SIMULATOR_PID": str(simulator_pid),
+        "SERVICE_PIDS": " ".join(map(str, service_pids)),
+    }
+    # Its output to a file, not a pipe: a server it starts (a restart) inherits the pipe and would hold it open.
+    with tempfile.TemporaryFile() as output:
+        process = await asyncio.create_subprocess_shell(command, env=environment, stdout=output, stderr=output)
+        await process.wait()
+        output.seek(0)
+        said = output.read().decode(errors="replace").strip()[:200]
+    took = time.monotonic() - began
+    outcome = "" if process.returncode == 0 else f", exit {process.returncode}: {said}"
+    return f"disruption at {began - load_started:.1f} s ({took:.1f} s): {command}{outcome}"
 
 
 async def _kill_leader(
@@ -669,6 +695,13 @@ async def main() -> None:
         help="with --replicas > 1: clients talk to the standbys only, the leader only tracks (applies the pushes)",
     )
     parser.add_argument(
+        "--disrupt",
+        action="append",
+        default=[],
+        metavar="T:COMMAND",
+        help="run this shell command T seconds into the measured load ($SIMULATOR_PID, $SERVICE_PIDS set); repeatable",
+    )
+    parser.add_argument(
         "--kill-leader-at",
         type=float,
         default=0.0,
@@ -826,6 +859,10 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
             stolen_before = _stolen_seconds()
             started = time.monotonic()
             clients = start_load(started + duration, results)
+            disruptions = [
+                asyncio.create_task(_disrupt(spec, started, simulator.pid, [p.pid for p, _ in services]))
+                for spec in args.disrupt
+            ]
             leader = next(process for process, url in services if roles[url] == "leader")
             failover = (
                 asyncio.create_task(_kill_leader(http, leader, service_urls, started, args.kill_leader_at))
@@ -845,6 +882,8 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
                     await asyncio.wait(clients, timeout=args.sample)
             await asyncio.gather(*clients)
             elapsed = time.monotonic() - started
+            for line in await asyncio.gather(*disruptions):
+                print(line)
             settle_s = await _settle(database_url)
             # CPU up to the moment the service caught up: work left in a backlog is counted, not hidden.
             watched["postgresql"] = _postgres_pids()  # backends opened during the run count too
