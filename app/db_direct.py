@@ -254,6 +254,18 @@ class DirectLane:
             except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:  # BEGIN or COMMIT failed
                 raise _as_sqlalchemy_error(exc, "BEGIN/COMMIT") from exc
 
+    async def _idle_connection(self) -> asyncpg.Connection | None:
+        """An idle connection that is still open. One the server closed meanwhile (a restart) is not: the pool took
+        it back itself when it closed (its proxy then only raises "released back to the pool", and across a
+        restart each idle one failed a unit of work so, pushes' moves included); one closed and not taken back is
+        given back here."""
+        while self._idle:
+            connection = self._idle.pop()
+            if _is_open(connection):
+                return connection
+            await self._pool.release(connection)  # nothing to do for one the pool took back
+        return None
+
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
         """An idle connection, else one from the pool. Back to the idle ones when the block ends normally (its
@@ -261,9 +273,8 @@ class DirectLane:
         which hands it to the first caller waiting (one kept idle would leave them waiting until their timeout),
         and whose release waits out a query being cancelled and closes a broken connection, so that no idle
         connection is in an unknown state."""
-        if self._idle:
-            connection = self._idle.pop()
-        else:
+        connection = await self._idle_connection()
+        if connection is None:
             self._waiting += 1
             try:
                 connection = await self._pool.acquire(timeout=self._timeout_s)
@@ -278,10 +289,17 @@ class DirectLane:
         except BaseException:
             await self._pool.release(connection)
             raise
-        if self._waiting or connection.is_closed() or connection.is_in_transaction():
+        if self._waiting or not _is_open(connection) or connection.is_in_transaction():
             await self._pool.release(connection)  # kept idle, it would not wake a caller waiting in the pool
         else:
             self._idle.append(connection)
+
+
+def _is_open(connection: asyncpg.Connection) -> bool:
+    try:
+        return not connection.is_closed()
+    except asyncpg.InterfaceError:  # its proxy detached: the pool took it back when the server closed it
+        return False
 
 
 class LaneTransaction:

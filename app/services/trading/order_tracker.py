@@ -49,6 +49,10 @@ MAX_REMEMBERED_FILLS = 100_000
 # Orders whose id the tracker remembers by clOrdId (a push then finds its order by id); the oldest are forgotten
 # beyond this many, and their pushes find the order by the exchange's ids instead.
 MAX_REMEMBERED_IDS = 20_000
+# Polls at which a push that failed to apply (the database restarting, say) is applied again; after that, the
+# leader's reconciliation (every minute) is its order's way back. Pushes are idempotent, so a late one is harmless.
+MAX_PUSH_RETRIES = 10
+SUBSCRIBE_WAIT_S = 5.0  # at start, how long the subscription is waited for before the open orders are read
 
 
 @dataclass
@@ -113,6 +117,10 @@ class OrderTracker:
         # Our id of each order this tracker placed or applied a push of, by clOrdId, until it finishes: a push's
         # one-statement status change finds the order by its id, and is group-committed with others (`sync.apply`).
         self._ids: dict[str, int] = {}
+        # Pushes that failed to apply, by ordId, with how many polls have tried them again: the next poll does.
+        # Without this, an acknowledged order whose push failed waited for a reconnect or the minute's
+        # reconciliation (a PostgreSQL restart under load: the run settled 46.9 s after its clients stopped).
+        self._to_retry: dict[str, tuple[dict[str, Any], int]] = {}
         self._ws: OKXWebSocket | None = None
         self._poller: asyncio.Task[None] | None = None
         # One unit of work at a time per order (pushes, gap fills and polls of one order never interleave), many
@@ -130,8 +138,14 @@ class OrderTracker:
     # --- lifecycle ----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Subscribe to the private `orders` channel and resume tracking every open order in the database."""
-        await self.track_open_orders()
+        """Subscribe to the private `orders` channel, then resume tracking every open order in the database.
+
+        In that order: an order is written before it is sent, so one whose last push came before the subscription
+        is in the database, unfinished, when it is read after it, and the start-up gap fill settles it. Read
+        first, an order acknowledged after the read and finished before the subscription was settled by nobody
+        until the leader's reconciliation a minute later (a PostgreSQL restart under load with two replicas: 22
+        orders, the run settled 46 s after its clients stopped). A socket that does not come up within
+        `SUBSCRIBE_WAIT_S` is not waited for: the poller fills in by REST meanwhile."""
         if self._ws_url is not None and self._credentials is not None and self._ws is None:
             self._ws = OKXWebSocket(
                 self._ws_url,
@@ -144,6 +158,10 @@ class OrderTracker:
             )
             await self._ws.subscribe({"channel": "orders", "instType": "ANY"})
             await self._ws.start()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SUBSCRIBE_WAIT_S):
+                    await self._ws.connected.wait()
+        await self.track_open_orders()
         if self._poller is None:
             self._poller = asyncio.create_task(self._poll(), name="order-tracker-poll")
 
@@ -160,6 +178,7 @@ class OrderTracker:
         self._tracked.clear()
         self._filled.clear()
         self._ids.clear()
+        self._to_retry.clear()
 
     @property
     def status(self) -> TrackerStatus:
@@ -404,10 +423,33 @@ class OrderTracker:
                 instrument_id=item.get("instId") or None,
             ):
                 await self.apply_push(item)
-        except Exception:  # the gap fill after the next reconnect or poll brings this order up to date
+        except Exception:  # applied again at the next poll (`_retry_failed_pushes`)
             log.exception("order tracker: applying a push failed: %s", item.get("clOrdId") or item.get("ordId"))
+            self._retry_later(item, 0)
         else:
+            self._to_retry.pop(item.get("ordId") or "", None)  # this order's newer push did it
             PUSH_APPLY_SECONDS.observe(time.monotonic() - received)
+
+    def _retry_later(self, item: dict[str, Any], attempts: int) -> None:
+        key = item.get("ordId") or ""
+        if not key:
+            return
+        if attempts >= MAX_PUSH_RETRIES:
+            log.error("order tracker: a push of %s still fails after %d polls; left to reconciliation", key, attempts)
+        elif key in self._to_retry or len(self._to_retry) < MAX_REMEMBERED_IDS:
+            self._to_retry[key] = (item, attempts)
+
+    async def _retry_failed_pushes(self) -> None:
+        for key, (item, attempts) in list(self._to_retry.items()):
+            if self._to_retry.get(key, (None,))[0] is not item:  # a newer push of this order came meanwhile
+                continue
+            del self._to_retry[key]
+            try:
+                await self.apply_push(item)
+            except Exception as exc:
+                log.warning("order tracker: applying a push of %s again failed: %s", key, exc)
+                if key not in self._to_retry:
+                    self._retry_later(item, attempts + 1)
 
     async def settled(self) -> None:
         """Wait until every push received so far has been applied (tests, shutdown)."""
@@ -420,6 +462,7 @@ class OrderTracker:
         while True:
             await asyncio.sleep(self.poll_interval_s)
             try:
+                await self._retry_failed_pushes()
                 await self._adopt_open_orders()
                 connected = self._ws is not None and self._ws.connected.is_set()
                 if self._tracked and not connected:

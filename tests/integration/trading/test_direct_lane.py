@@ -323,6 +323,46 @@ async def test_a_connection_is_taken_again_without_the_pool_and_goes_back_to_it_
         await lane.close()
 
 
+async def test_idle_connections_the_server_closed_are_not_given_out_again(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """A restart closes every idle connection of the lane; asyncpg's pool takes each back as it closes, leaving
+    the lane a proxy that only raises "released back to the pool". Across a restart under load each one failed a
+    unit of work (the leader's pushes among them); now the next units of work simply get new connections."""
+    lane = await DirectLane.open(factory.kw["bind"], size=2, timeout_s=2)
+    small = create_session_factory(factory.kw["bind"], direct=lane)
+
+    async def create() -> Order:
+        async with small() as session:
+            return await OrderManager(session).create_order(_limit(), commit=True)
+
+    try:
+        async with lane._connection() as first, lane._connection() as second:  # two at once, both then kept idle
+            await first.execute("SELECT 1")
+            await second.execute("SELECT 1")
+        idle = list(lane._idle)
+        assert len(idle) == 2
+        async with factory() as session:
+            for connection in idle:
+                await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": connection.get_server_pid()})
+        for _ in range(100):  # until the client has seen both closed (the pool then takes them back)
+            if not any(lane_connection_open(connection) for connection in idle):
+                break
+            await asyncio.sleep(0.02)
+        await create()
+        await create()
+        assert lane._idle and not set(map(id, lane._idle)) & set(map(id, idle))
+    finally:
+        await lane.close()
+
+
+def lane_connection_open(connection: Any) -> bool:
+    try:
+        return not connection.is_closed()
+    except Exception:  # released back to the pool
+        return False
+
+
 class _Groups:
     """Records the size of every group the lane commits (`DirectLane.fetch_many`)."""
 

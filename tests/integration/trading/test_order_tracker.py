@@ -7,6 +7,8 @@ import contextlib
 from decimal import Decimal
 from typing import Any
 
+import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -17,6 +19,7 @@ from app.services.trading.executor import TradeExecutor
 from app.services.trading.order_manager import OrderManager, OrderParams
 from app.services.trading.order_tracker import OrderTracker
 from app.services.trading.risk import ExecutionRiskControl
+from app.services.trading.sync import ExchangeOrderSync
 from tests.integration.trading.conftest import eventually
 
 D = Decimal
@@ -86,6 +89,92 @@ async def test_pushes_move_orders_without_any_polling(
 
     assert "filled" in seen
     assert await exchange_matches_database(sim, factory)
+
+
+async def test_a_push_that_failed_to_apply_is_applied_again_at_the_next_poll(
+    okx: OKXClient,
+    sim: OKXSimulator,
+    factory: async_sessionmaker[AsyncSession],
+    risk: ExecutionRiskControl,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The database fails once as the fill's push is applied (as across a restart): the order is filled in the
+    database at the next poll, with the socket connected all along (until 2026-12-06 it waited for a reconnect or
+    the leader's reconciliation a minute later)."""
+    original = ExchangeOrderSync.apply
+    failed: list[str] = []
+
+    async def fails_once(self: ExchangeOrderSync, snapshot: Any, *args: Any, **kwargs: Any) -> Any:
+        if snapshot.state == "filled" and not failed:
+            failed.append(snapshot.ord_id)
+            raise sa_exc.OperationalError("UPDATE orders", None, ConnectionResetError("the database restarted"))
+        return await original(self, snapshot, *args, **kwargs)
+
+    monkeypatch.setattr(ExchangeOrderSync, "apply", fails_once)
+    async with factory() as session:
+        tracker = tracker_for(okx, sim, factory, session)
+        await tracker.start()
+        try:
+            executor = TradeExecutor(okx, OrderManager(session), risk, tracker)
+            order = await executor.place_order(
+                OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.2"), D("49000"))
+            )
+            sim.exchange.set_price("BTC-USDT", D("48900"), sim.now_ms())
+
+            async def filled() -> bool:
+                async with factory() as check:
+                    row = await check.get(Order, order.id)
+                    return row is not None and row.status is OrderStatus.FILLED
+
+            await eventually(filled, timeout_s=5.0)
+            assert failed == [order.exchange_order_id]
+            assert tracker.status.reconnects == 0 and tracker.status.websocket_connected
+        finally:
+            await tracker.stop()
+    assert await exchange_matches_database(sim, factory)
+
+
+@pytest.mark.postgres_only  # another replica: PostgreSQL's (SQLite is one process, and locks the whole file)
+async def test_an_order_finished_while_the_tracker_starts_is_settled_by_its_push(
+    okx: OKXClient,
+    sim: OKXSimulator,
+    factory: async_sessionmaker[AsyncSession],
+    risk: ExecutionRiskControl,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another replica places an order just after the starting tracker read the open orders, and the exchange
+    finishes it at once (an IOC under the market): the tracker subscribed before reading, so the push settles it.
+    Read first (until 2026-12-06), the push came before the subscription and the order stayed `live` until the
+    leader's reconciliation a minute later."""
+    read = OrderManager.get_active_orders
+    placed: list[Order] = []
+
+    async def read_then_another_replica_places(self: OrderManager) -> Any:
+        orders = await read(self)
+        if not placed:
+            async with factory() as other:
+                standby = TradeExecutor(okx, OrderManager(other), risk, None)
+                ioc = OrderParams("BTC-USDT", OrderSide.BUY, OrderType.IOC, D("0.1"), D("40000"))
+                placed.append(await standby.place_order(ioc))
+        return orders
+
+    monkeypatch.setattr(OrderManager, "get_active_orders", read_then_another_replica_places)
+    async with factory() as session:
+        tracker = tracker_for(okx, sim, factory, session)
+        tracker.poll_interval_s = 3600  # pushes and the start-up gap fill only
+        await tracker.start()
+        try:
+            [order] = placed
+            assert order.status is OrderStatus.LIVE  # acknowledged; the exchange has already canceled it
+
+            async def canceled() -> bool:
+                async with factory() as check:
+                    row = await check.get(Order, order.id)
+                    return row is not None and row.status is OrderStatus.CANCELED
+
+            await eventually(canceled, timeout_s=5.0)
+        finally:
+            await tracker.stop()
 
 
 async def test_a_stopped_tracker_forgets_and_its_next_start_follows_what_the_database_holds_open(
