@@ -66,6 +66,14 @@ class _Tracked:
     unsettled: bool = True
 
 
+def _u_time(item: dict[str, Any]) -> int:
+    """A push's uTime (ms), 0 when it has none."""
+    try:
+        return int(item.get("uTime") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def _unsettled(order: Order) -> bool:
     """Never acknowledged by the exchange and not finished: no push will come for it, so it is polled."""
     return order.exchange_order_id is None and not order.status.is_terminal
@@ -427,8 +435,14 @@ class OrderTracker:
             log.exception("order tracker: applying a push failed: %s", item.get("clOrdId") or item.get("ordId"))
             self._retry_later(item, 0)
         else:
-            self._to_retry.pop(item.get("ordId") or "", None)  # this order's newer push did it
+            self._forget_retry_older_than(item)
             PUSH_APPLY_SECONDS.observe(time.monotonic() - received)
+
+    def _forget_retry_older_than(self, item: dict[str, Any]) -> None:
+        """A failed push of this order no newer than `item`, just applied, has nothing more to tell."""
+        waiting = self._to_retry.get(item.get("ordId") or "")
+        if waiting is not None and _u_time(waiting[0]) <= _u_time(item):
+            del self._to_retry[item["ordId"]]
 
     def _retry_later(self, item: dict[str, Any], attempts: int) -> None:
         key = item.get("ordId") or ""
