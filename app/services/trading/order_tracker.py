@@ -4,7 +4,8 @@ One private WebSocket subscription (`orders`, all instrument types) serves every
 loop per order. Each push is applied in its own unit of work through `ExchangeOrderSync` (status through the state
 machine, each fill stored once, position and events with it), so duplicated, late or reordered pushes change
 nothing twice. REST fills the gaps: after every (re)connect the tracker reconciles every tracked order, and while
-the socket is down it polls them. Pushes for orders this service does not know are recorded and flagged.
+the socket is down it polls them; a push that failed to apply (the database restarting) is applied again at the
+next poll. Pushes for orders this service does not know are recorded and flagged.
 Callbacks (`start_tracking(..., callback=)`) are subscribers: they run after the commit, and their errors are
 logged, never propagated.
 """
