@@ -38,6 +38,11 @@ a PostgreSQL restart), and the run shows what its clients were answered meanwhil
 doubled. `$SIMULATOR_PID` and `$SERVICE_PIDS` are set for it (`15:kill -STOP $SIMULATOR_PID; sleep 3; kill -CONT
 $SIMULATOR_PID`: the exchange frozen for 3 s).
 
+`--restart-service-at T` (one replica) kills the service (SIGKILL) T seconds into the load and starts it again on
+the same port: a crash. Its clients' requests in flight or sent meanwhile fail (errors), and the orders among
+them that were placed are ones "no client was told about"; what the check must never show is an order in another
+state on the two sides, a fill missing or stored twice, or an order open in the database for good.
+
 `--pin-service` gives each replica the clients talk to a CPU of its own (`sched_setaffinity`, every thread), and
 puts the simulator, the clients, a leader that serves no API and PostgreSQL (when this user may move its processes;
 they are put back on every CPU at the end) on the other CPUs, as a latency-critical process is deployed on a machine
@@ -200,8 +205,10 @@ def _start_simulator(workdir: Path) -> tuple[subprocess.Popen[str], str]:
     return process, f"http://127.0.0.1:{port}"
 
 
-def _start_service(workdir: Path, database_url: str, okx_url: str, n: int) -> tuple[subprocess.Popen[str], str]:
-    port = _free_port()
+def _start_service(
+    workdir: Path, database_url: str, okx_url: str, n: int, port: int | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    port = port or _free_port()
     environment = {
         **os.environ,
         "ENVIRONMENT": "sim",
@@ -213,7 +220,7 @@ def _start_service(workdir: Path, database_url: str, okx_url: str, n: int) -> tu
         "RISK_MAX_ORDERS_PER_STRATEGY": "1000",
         "RISK_MAX_ORDER_SIZE": "1000000",
     }
-    log = (workdir / f"service-{n}.log").open("w")
+    log = (workdir / f"service-{n}.log").open("a")
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "serve"],
         env=_own_code(environment),
@@ -276,6 +283,32 @@ async def _disrupt(spec: str, load_started: float, simulator_pid: int, service_p
     took = time.monotonic() - began
     outcome = "" if process.returncode == 0 else f", exit {process.returncode}: {said}"
     return f"disruption at {began - load_started:.1f} s ({took:.1f} s): {command}{outcome}"
+
+
+async def _crash_and_restart(
+    http: aiohttp.ClientSession,
+    services: list[tuple[subprocess.Popen[str], str]],
+    load_started: float,
+    after_s: float,
+    workdir: Path,
+    database_url: str,
+    okx_url: str,
+) -> tuple[float, float | None, float, int]:
+    """`--restart-service-at`: `after_s` into the load, SIGKILL replica 0 and start it again on its port (in
+    `services`, for the rest of the run). Returns when it was killed (s into the load), how long until it was ready
+    again (None: not within 60 s), the killed process's CPU seconds read just before its death, and its pid."""
+    await asyncio.sleep(max(0.0, load_started + after_s - time.monotonic()))
+    process, url = services[0]
+    cpu = sum(_cpu_seconds([process.pid]).values())
+    killed = time.monotonic()
+    process.kill()
+    process.wait()
+    services[0] = _start_service(workdir, database_url, okx_url, 0, port=int(url.rpartition(":")[2]))
+    try:
+        await _wait_ready(http, f"{url}/ready")
+    except SystemExit:
+        return killed - load_started, None, cpu, process.pid
+    return killed - load_started, time.monotonic() - killed, cpu, process.pid
 
 
 async def _kill_leader(
@@ -702,6 +735,12 @@ async def main() -> None:
         help="run this shell command T seconds into the measured load ($SIMULATOR_PID, $SERVICE_PIDS set); repeatable",
     )
     parser.add_argument(
+        "--restart-service-at",
+        type=float,
+        default=0.0,
+        help="with one replica: SIGKILL the service this many seconds into the load and start it again (a crash)",
+    )
+    parser.add_argument(
         "--kill-leader-at",
         type=float,
         default=0.0,
@@ -741,6 +780,8 @@ async def main() -> None:
         "slow ones happen",
     )
     args = parser.parse_args()
+    if args.restart_service_at and args.replicas != 1:
+        parser.error("--restart-service-at is for one replica (see --kill-leader-at for several)")
     if args.kill_leader_at and (args.replicas < 2 or not args.api_on_standbys):
         parser.error("--kill-leader-at needs --replicas 2 (or more) and --api-on-standbys")
     own = _OwnPostgres.start() if args.own_postgres else None
@@ -863,6 +904,13 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
                 asyncio.create_task(_disrupt(spec, started, simulator.pid, [p.pid for p, _ in services]))
                 for spec in args.disrupt
             ]
+            crash = (
+                asyncio.create_task(
+                    _crash_and_restart(http, services, started, args.restart_service_at, workdir, database_url, okx_url)
+                )
+                if args.restart_service_at
+                else None
+            )
             leader = next(process for process, url in services if roles[url] == "leader")
             failover = (
                 asyncio.create_task(_kill_leader(http, leader, service_urls, started, args.kill_leader_at))
@@ -888,6 +936,16 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
             # CPU up to the moment the service caught up: work left in a backlog is counted, not hidden.
             watched["postgresql"] = _postgres_pids()  # backends opened during the run count too
             cpu = {name: _cpu_spent(cpu_before[name], pids) for name, pids in watched.items()}
+            if crash is not None:
+                killed_at, ready_s, dead_cpu, dead_pid = await crash
+                for name, pids in watched.items():  # the killed process's CPU as read before its death; the new one's
+                    if dead_pid in pids:
+                        cpu[name] += dead_cpu - cpu_before[name].get(dead_pid, 0.0)
+                        cpu[name] += sum(_cpu_seconds([services[0][0].pid]).values())
+                print(
+                    f"crash: the service killed (SIGKILL) {killed_at:.1f} s into the load and started again; ready "
+                    + (f"{ready_s:.2f} s after the kill" if ready_s is not None else "NOT within 60 s")
+                )
             if failover is not None:
                 killed_at, took_s, leader_cpu = await failover
                 for name, pids in watched.items():  # the killed leader's CPU, as read just before its death
