@@ -23,6 +23,7 @@ from app.services.trading.errors import (
     OrderNotCancelable,
     OrderNotFound,
     RiskRejected,
+    StillStarting,
     UnsupportedExecution,
 )
 
@@ -94,6 +95,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(
             503, "fills_behind", str(exc), {"behind_s": round(exc.behind_s, 3)}, headers={"Retry-After": "1"}
         )
+
+    @app.exception_handler(StillStarting)
+    async def _still_starting(_: Request, exc: StillStarting) -> JSONResponse:
+        return error_response(503, "not_ready", str(exc), headers={"Retry-After": "1"})
 
     @app.exception_handler(NotLeader)
     async def _not_leader(_: Request, exc: NotLeader) -> JSONResponse:

@@ -39,12 +39,14 @@ async def _check(probe: Awaitable[object]) -> str:
 
 @router.get("/ready", responses={503: {"description": "A dependency is unreachable"}})
 async def ready(engine: EngineDep, exchange: ExchangeDep, runtime: RuntimeDep, settings: SettingsDep) -> JSONResponse:
-    """The service can do its work: the database and the exchange both answer. `role` says whether this replica
-    leads (runs the order tracker) or stands by."""
+    """The service can do its work: the database and the exchange both answer, and its trading runtime has
+    started. `role` says whether this replica leads (runs the order tracker) or stands by."""
     database, exchange_check = await asyncio.gather(
         _check(ping(engine)), _check(exchange.client.public.get_server_time())
     )
     checks: dict[str, Any] = {"database": database, "exchange": exchange_check}
+    if not runtime.started.is_set():  # new orders would wait for it (`OrderAdmission`)
+        checks["trading"] = "starting: loading the instruments' rules, prices and the trading state"
     if (problem := runtime.tracker_problem(settings.tracker_disconnect_grace_s)) is not None:
         checks["order_tracker"] = problem
     ok = all(value == "ok" for value in checks.values())

@@ -46,6 +46,11 @@ class NotLeader(TradingError):
     """Work that only the leading replica does (executions) was asked of a standby (HTTP 503, retry)."""
 
 
+class StillStarting(TradingError):
+    """A new order refused, nothing written, because this replica has not loaded what its checks read (the
+    instruments' rules, prices, the trading state) within the wait: it has just started (HTTP 503, retry)."""
+
+
 class FillsBehind(TradingError):
     """A new order refused, nothing written, because the fills and positions here stayed behind what the exchange
     has pushed by more than `max_fill_lag_s` while it waited: the risk checks would read a stale view (HTTP 503,

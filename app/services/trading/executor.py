@@ -36,7 +36,7 @@ from app.services.okx.errors import (
 )
 from app.services.okx.market import instrument_type_of
 from app.services.okx.trade import AmendRequest, OrderRequest
-from app.services.trading.admission import FillLagGate
+from app.services.trading.admission import FillLagGate, OrderAdmission
 from app.services.trading.errors import OrderNotCancelable, OrderNotFound, RiskRejected, UnsupportedExecution
 from app.services.trading.events import record_event
 from app.services.trading.metrics import INTERNAL_OVERHEAD, SUBMIT_SECONDS, WORK_RECEIVED_AT
@@ -67,10 +67,10 @@ class TradeExecutor:
         order_tracker: OrderTracker | None = None,
         *,
         clock: Callable[[], datetime] = utcnow,
-        admission: FillLagGate | None = None,
+        admission: OrderAdmission | FillLagGate | None = None,
     ) -> None:
         self.clock = clock
-        self.admission = admission  # new orders wait for the fills to catch up (the API's); None: never
+        self.admission = admission  # new orders wait for the start, then the fills (the API's); None: never
         self.okx = okx_client
         self.orders = order_manager
         self.session = order_manager.session
@@ -83,14 +83,17 @@ class TradeExecutor:
     async def execute_signal(
         self,
         signal: Signal,
-        account: Account,
+        account: Account | Callable[[], Account],
         strategy_id: str | None = None,
         *,
         request_fingerprint: str | None = None,
     ) -> Order:
-        """Risk-check a strategy's signal and place the order it asks for."""
+        """Risk-check a strategy's signal and place the order it asks for. `account` may be given as a function
+        that reads it: it is then read once the order has been admitted (the view of a replica that was still
+        starting, or whose fills were behind, is read after the wait, not before it)."""
         if self.admission is not None:  # before the checks: they read the positions the fills leave
             await self.admission.admit()
+        account = account() if callable(account) else account
         strategy = strategy_id or signal.strategy_id
         if signal.execution is not None and signal.execution.algorithm not in ("market", "limit"):
             raise UnsupportedExecution(
@@ -124,16 +127,18 @@ class TradeExecutor:
     async def place_checked_order(
         self,
         params: OrderParams,
-        account: Account | None,
+        account: Account | Callable[[], Account] | None,
         *,
         strategy_id: str | None = None,
         idempotency_key: str | None = None,
         request_fingerprint: str | None = None,
         execution_id: int | None = None,
     ) -> Order:
-        """An order given directly (the API's POST /orders): the same risk checks as a signal, then placed."""
+        """An order given directly (the API's POST /orders): the same risk checks as a signal, then placed.
+        `account` as for `execute_signal`."""
         if self.admission is not None:  # before the checks: they read the positions the fills leave
             await self.admission.admit()
+        account = account() if callable(account) else account
         strategy = strategy_id or "api"
         signal = Signal(
             strategy_id=strategy,

@@ -35,7 +35,7 @@ from app.models.trading import (
 from app.services.okx.client import OKXClient
 from app.services.okx.deadman import DeadManSwitch
 from app.services.okx.errors import OKXError
-from app.services.trading.admission import FillLagGate
+from app.services.trading.admission import FillLagGate, OrderAdmission
 from app.services.trading.daily_summary import EXACT
 from app.services.trading.errors import NotLeader
 from app.services.trading.events import listen_committed
@@ -144,8 +144,10 @@ class TradingRuntime:
         self._trading_state_event_id = 0  # the newest recorded kill-switch change applied here
         # The leader's last report (`tracker_lag`) as a standby read it: seconds behind, and when it was valid.
         self._leader_lag: tuple[float, float] | None = None  # (behind_s, time.monotonic() the report was made)
-        # What the API's new orders pass first (`MAX_FILL_LAG_S`; 0: nothing held).
-        self.admission = FillLagGate(self.fill_lag_s, limit_s=max_fill_lag_s)
+        # What the API's new orders pass first: this replica started, then the fills' lag (`MAX_FILL_LAG_S`; 0:
+        # nothing held).
+        self.fill_gate = FillLagGate(self.fill_lag_s, limit_s=max_fill_lag_s)
+        self.admission = OrderAdmission(lambda: self.started.is_set(), self.fill_gate)
 
     def fill_lag_s(self) -> float:
         """How far the fills and positions of the database are behind what the exchange has pushed: the oldest
@@ -169,6 +171,10 @@ class TradingRuntime:
                 f"(grace {grace_s:g} s); orders are polled by REST meanwhile"
             )
         return None
+
+    def current_account(self) -> Account:
+        """What the risk checks read now (replaced, not changed, at each refresh)."""
+        return self.account
 
     @property
     def tracker_for_new_orders(self) -> OrderTracker | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.services.trading.order_tracker import OrderTracker
+from app.services.trading.signal import Account
 from tests.conftest import fresh_database
 from tests.integration.api.conftest import Api, _prepared, serve
 
@@ -144,6 +146,37 @@ async def api_with_fill_lag_limit(empty_database_url: str) -> AsyncIterator[Api]
         yield api
 
 
+async def test_a_replica_still_starting_says_so_and_holds_new_orders_until_it_has_started(api: Api) -> None:
+    """Just after a (re)start the process serves while its runtime still loads the instruments' rules, prices and
+    the trading state: `/ready` says not ready, and a new order waits for the start instead of being refused by the
+    risk checks for want of them (after a crash under load: 76 orders refused as `instrument_unknown` or
+    `no_market_price` in the first second); past the wait it is 503 `not_ready`, nothing written."""
+    trade, read = api.as_("trade"), api.as_("read")
+    limit_buy = {"instrument_id": "BTC-USDT", "side": "buy", "order_type": "limit", "size": "0.01", "price": "49900"}
+    runtime = api.app.state.trading
+    runtime.started.clear()  # as just after start-up
+    try:
+        ready = await api.client.get("/ready")
+        assert ready.status_code == 503 and "starting" in ready.json()["checks"]["trading"], ready.text
+        runtime.admission.start_wait_s = 0.2
+        refused = await api.client.post("/api/v1/trading/orders", json=limit_buy, headers=trade)
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "1", refused.text
+        assert refused.json()["error"]["code"] == "not_ready"
+        assert (await api.client.get("/api/v1/trading/orders", headers=read)).json()["items"] == []
+
+        runtime.admission.start_wait_s = 30.0
+        loaded, runtime.account = runtime.account, Account(equity=Decimal(0))  # nothing loaded yet
+        held = asyncio.create_task(api.client.post("/api/v1/trading/orders", json=limit_buy, headers=trade))
+        await asyncio.sleep(0.2)
+        assert not held.done()
+        runtime.account = loaded  # the start loads the account, then says it has started
+    finally:
+        runtime.started.set()
+    placed = await held  # checked against the account as loaded, not as it was when the request came in
+    assert placed.status_code == 201, placed.text
+    assert (await api.client.get("/ready")).status_code == 200
+
+
 async def test_new_orders_wait_while_the_fills_are_further_behind_than_the_limit(api_with_fill_lag_limit: Api) -> None:
     """With a push unapplied for longer than MAX_FILL_LAG_S, a new order or signal waits, and if the push is still
     unapplied after as long again, gets 503 `fills_behind` with Retry-After and nothing is written (the risk checks
@@ -179,7 +212,7 @@ async def test_new_orders_wait_while_the_fills_are_further_behind_than_the_limit
 
         # Held, not refused, while the fills catch up within the wait: it goes through once the push is applied.
         # (The wait made long enough for this machine to apply that push, however slow it is at the moment.)
-        api.app.state.trading.admission.wait_s = 30.0
+        api.app.state.trading.fill_gate.wait_s = 30.0
         held = asyncio.create_task(api.client.post("/api/v1/trading/orders", json=limit_buy, headers=trade))
         await asyncio.sleep(0.1)
         assert not held.done()

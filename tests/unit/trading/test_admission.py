@@ -1,5 +1,5 @@
 """FillLagGate: new orders pass while the fills are within the limit, wait while they are behind, and are refused
-only if the lag lasts the whole wait."""
+only if the lag lasts the whole wait. OrderAdmission: before that, they wait for a replica that is still starting."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from app.services.trading.admission import FillLagGate
-from app.services.trading.errors import FillsBehind
+from app.services.trading.admission import FillLagGate, OrderAdmission
+from app.services.trading.errors import FillsBehind, StillStarting
 
 
 class Lag:
@@ -59,3 +59,38 @@ async def test_an_order_is_refused_when_the_fills_stay_behind_for_the_whole_wait
     assert 0.2 <= time.monotonic() - started < 2.0
     assert refused.value.behind_s == 2.5
     await gate.stop()
+
+
+class Starting:
+    """A runtime that finishes starting when told."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def __call__(self) -> bool:
+        return self.done
+
+
+async def test_an_order_waits_for_a_replica_that_is_starting_then_passes() -> None:
+    starting = Starting()
+    admission = OrderAdmission(starting, FillLagGate(Lag(0.0), limit_s=2.0), start_wait_s=5.0, check_every_s=0.01)
+    waiting = asyncio.create_task(admission.admit())
+    await asyncio.sleep(0.1)
+    assert not waiting.done()  # held, not refused for want of instruments and prices
+    starting.done = True
+    async with asyncio.timeout(1.0):
+        await waiting
+
+
+async def test_a_replica_still_starting_after_the_wait_refuses_the_order() -> None:
+    admission = OrderAdmission(Starting(), FillLagGate(Lag(0.0), limit_s=2.0), start_wait_s=0.1, check_every_s=0.01)
+    with pytest.raises(StillStarting):
+        await admission.admit()
+
+
+async def test_a_started_replica_goes_on_to_the_fills_gate() -> None:
+    started = Starting()
+    started.done = True
+    admission = OrderAdmission(started, FillLagGate(Lag(3.0), limit_s=2.0, wait_s=0.05), start_wait_s=0.0)
+    with pytest.raises(FillsBehind):
+        await admission.admit()

@@ -86,7 +86,7 @@ async def create_order(
     try:
         return await trading.executor.place_checked_order(
             params,
-            trading.runtime.account,
+            trading.runtime.current_account,  # read once admitted
             strategy_id=body.strategy_id,
             idempotency_key=scoped,
             request_fingerprint=request_fingerprint,

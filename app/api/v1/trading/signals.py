@@ -53,7 +53,7 @@ async def post_signal(signal: Signal, trading: TradingDep, response: Response) -
     try:
         return await trading.executor.execute_signal(
             signal if scoped is None else signal.model_copy(update={"client_signal_id": scoped}),
-            trading.runtime.account,
+            trading.runtime.current_account,  # read once admitted
             request_fingerprint=request_fingerprint,
         )
     except IntegrityError:  # the same id raced in from a concurrent request: answer as if it came second
