@@ -203,7 +203,7 @@ class TradingRuntime:
             try:
                 await self._refresh_trading_state()  # a halt recorded before a restart holds from the first order
                 await self._refresh_instruments()
-                await self._refresh_prices()
+                await self._refresh_prices(required=True)
                 break
             except Exception:
                 log.exception("trading runtime: start-up failed, retrying in %.0f s", delay)
@@ -358,11 +358,15 @@ class TradingRuntime:
                     )
                 )
 
-    async def _refresh_account(self) -> None:
-        """Equity and balances from the exchange; positions and today's realized PnL from the database."""
+    async def _refresh_account(self, *, required: bool = False) -> None:
+        """Equity and balances from the exchange; positions and today's realized PnL from the database. At start-up
+        (`required`) a failure is raised, for the start to be retried: a replica must not say it has started while
+        its risk checks would read an equity of 0."""
         try:
             balance = await self.okx.account.get_balance()
         except OKXError as exc:
+            if required:
+                raise
             log.warning("risk: balances not refreshed: %s", exc)
             return
         async with self.session_factory() as session:
@@ -384,9 +388,11 @@ class TradingRuntime:
         )
         self.risk.set_open_orders(open_orders)
 
-    async def _refresh_prices(self) -> None:
+    async def _refresh_prices(self, *, required: bool = False) -> None:
+        """The trading state, the account and every instrument's price; at start-up (`required`) the account's
+        failure is raised, for the start to be retried (a type of instrument whose prices fail only lacks them)."""
         await self._refresh_trading_state()
-        await self._refresh_account()
+        await self._refresh_account(required=required)
         for inst_type in INSTRUMENT_TYPES:
             try:
                 tickers = await self.okx.market.get_tickers(inst_type)

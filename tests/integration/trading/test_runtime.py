@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models.trading import ExecutionEvent, ExecutionEventType, Order, OrderSide, OrderStatus, OrderType, Trade
 from app.services.okx.client import OKXClient
+from app.services.okx.errors import OKXServiceUnavailable
 from app.services.okx.simulator import OKXSimulator
 from app.services.trading.executor import TradeExecutor
 from app.services.trading.kill_switch import LATEST_STATE, record_trading_state, stored_trading_state
@@ -78,6 +79,31 @@ async def test_start_halt_and_stop(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_it_has_not_started_until_the_account_is_read(
+    okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exchange's balances failing at start-up: the start is retried, and the runtime does not say it has
+    started (new orders are held) while its risk checks would read an equity of 0."""
+    read_balance = okx.account.get_balance
+    failures: list[int] = []
+
+    async def fails_twice() -> object:
+        if len(failures) < 2:
+            failures.append(1)
+            raise OKXServiceUnavailable("the exchange is busy", code="50001")
+        return await read_balance()
+
+    monkeypatch.setattr(okx.account, "get_balance", fails_twice)
+    runtime = TradingRuntime(okx, factory, ExecutionRiskControl(), ws_private_url=sim.ws_private_url)
+    await runtime.start()
+    try:
+        await asyncio.wait_for(runtime.started.wait(), 15)  # retried after 1 s, then 2 s
+        assert len(failures) == 2
+        assert runtime.account.equity > 0
+    finally:
+        await runtime.stop()
 
 
 async def test_start_up_resumes_executions_left_running(
