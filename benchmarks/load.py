@@ -945,7 +945,11 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
                 print(
                     f"crash: the service killed (SIGKILL) {killed_at:.1f} s into the load and started again; ready "
                     + (f"{ready_s:.2f} s after the kill" if ready_s is not None else "NOT within 60 s")
+                    + " (the service's own figures below are the restarted process's)"
                 )
+                # Its counters started again from zero.
+                histograms_before = {name: Histogram() for name in histograms_before}
+                groups_before = pushes_before = lag_before = answered_before = Histogram()
             if failover is not None:
                 killed_at, took_s, leader_cpu = await failover
                 for name, pids in watched.items():  # the killed leader's CPU, as read just before its death
