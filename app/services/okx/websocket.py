@@ -26,6 +26,7 @@ from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.protocol import State
 
 from app.services.okx.auth import OKXCredentials
 from app.services.okx.errors import OKXAuthError, OKXError
@@ -197,6 +198,11 @@ class OKXWebSocket:
         connection = self._connection
         if connection is None or not self.ready:
             raise WSNotReady(f"{self.url} is not connected and logged in")
+        if connection.state is not State.OPEN:
+            # Closing or closed, and this side's reader has not noticed yet: nothing can be sent, so nothing was
+            # (the caller goes by REST). Sent anyway, the send fails in a way that cannot tell whether the frame
+            # left, and the order would be unknown until its expTime (a WebSocket outage under load: one order).
+            raise WSNotReady(f"{self.url} is closing")
         request_id = str(next(self._request_ids))
         message: dict[str, Any] = {"id": request_id, "op": op, "args": args}
         if exp_time_ms is not None:

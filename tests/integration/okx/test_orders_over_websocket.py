@@ -120,6 +120,26 @@ async def test_while_the_websocket_is_down_orders_go_by_rest(sim: OKXSimulator) 
     assert all(sim.exchange.find_order("BTC-USDT", None, c) for c in ("rest1", "ws2", "rest2"))
 
 
+async def test_an_order_on_a_websocket_closing_under_it_goes_by_rest_not_unknown(
+    sim: OKXSimulator, okx: OKXClient, rest: RecordingTransport
+) -> None:
+    """The connection is closing before this side's reader has noticed (as when the exchange's WebSocket goes away
+    under load): nothing can be sent on it, so the order goes by REST and is placed, instead of being sent into a
+    closing socket and left `unknown` until its expTime."""
+    ws = okx._order_websocket  # noqa: SLF001
+    assert ws is not None and ws.ready
+    connection = ws._connection  # noqa: SLF001
+    assert connection is not None
+    closing = asyncio.create_task(connection.close())
+    await asyncio.sleep(0)  # its close frame is sent (the state is CLOSING); the exchange's answer is not back yet
+    assert ws.ready  # as the service sees it at that moment: its reader has not noticed
+    placed = await okx.trade.place_order(order(cl_ord_id="closing1"))
+    await closing
+    assert placed.cl_ord_id == "closing1" and placed.s_code == "0"
+    assert _trade_paths(rest) == ["/trade/order"]
+    assert sim.exchange.find_order("BTC-USDT", None, "closing1")
+
+
 async def test_a_lost_answer_is_outcome_unknown_and_the_websocket_comes_back(
     okx: OKXClient, sim: OKXSimulator, rest: RecordingTransport
 ) -> None:
