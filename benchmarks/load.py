@@ -292,6 +292,17 @@ async def _disrupt(
     return f"disruption at {began - load_started:.1f} s ({took:.1f} s): {command}{outcome}"
 
 
+async def _kill_at(process: subprocess.Popen[str], at: float) -> tuple[float, float]:
+    """SIGKILL `process` at `at` (time.monotonic()); when it was killed, and its CPU seconds read just before (a dead
+    process's are gone)."""
+    await asyncio.sleep(max(0.0, at - time.monotonic()))
+    cpu = sum(_cpu_seconds([process.pid]).values())
+    killed = time.monotonic()
+    process.kill()
+    process.wait()
+    return killed, cpu
+
+
 async def _crash_and_restart(
     http: aiohttp.ClientSession,
     services: list[tuple[subprocess.Popen[str], str]],
@@ -304,12 +315,8 @@ async def _crash_and_restart(
     """`--restart-service-at`: `after_s` into the load, SIGKILL replica 0 and start it again on its port (in
     `services`, for the rest of the run). Returns when it was killed (s into the load), how long until it was ready
     again (None: not within 60 s), the killed process's CPU seconds read just before its death, and its pid."""
-    await asyncio.sleep(max(0.0, load_started + after_s - time.monotonic()))
     process, url = services[0]
-    cpu = sum(_cpu_seconds([process.pid]).values())
-    killed = time.monotonic()
-    process.kill()
-    process.wait()
+    killed, cpu = await _kill_at(process, load_started + after_s)
     services[0] = _start_service(workdir, database_url, okx_url, 0, port=int(url.rpartition(":")[2]))
     try:
         await _wait_ready(http, f"{url}/ready")
@@ -324,11 +331,7 @@ async def _kill_leader(
     """`--kill-leader-at`: `after_s` into the load, SIGKILL the leader; then how long until one of the standbys says
     it leads (polled every 50 ms, up to 30 s). Returns when it was killed (s into the load), that time (None: no
     standby led) and the leader's CPU seconds read just before its death (a dead process's are gone)."""
-    await asyncio.sleep(max(0.0, load_started + after_s - time.monotonic()))
-    cpu = sum(_cpu_seconds([leader.pid]).values())
-    killed = time.monotonic()
-    leader.kill()
-    leader.wait()
+    killed, cpu = await _kill_at(leader, load_started + after_s)
     while time.monotonic() - killed < 30:
         for url in standbys:
             with contextlib.suppress(aiohttp.ClientError, TimeoutError):

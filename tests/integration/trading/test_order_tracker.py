@@ -121,12 +121,7 @@ async def test_a_push_that_failed_to_apply_is_applied_again_at_the_next_poll(
             )
             sim.exchange.set_price("BTC-USDT", D("48900"), sim.now_ms())
 
-            async def filled() -> bool:
-                async with factory() as check:
-                    row = await check.get(Order, order.id)
-                    return row is not None and row.status is OrderStatus.FILLED
-
-            await eventually(filled, timeout_s=5.0)
+            await eventually(lambda: _stored_status_is(factory, order.id, OrderStatus.FILLED), timeout_s=5.0)
             assert failed == [order.exchange_order_id]
             assert tracker.status.reconnects == 0 and tracker.status.websocket_connected
         finally:
@@ -167,12 +162,7 @@ async def test_an_order_finished_while_the_tracker_starts_is_settled_by_its_push
             [order] = placed
             assert order.status is OrderStatus.LIVE  # acknowledged; the exchange has already canceled it
 
-            async def canceled() -> bool:
-                async with factory() as check:
-                    row = await check.get(Order, order.id)
-                    return row is not None and row.status is OrderStatus.CANCELED
-
-            await eventually(canceled, timeout_s=5.0)
+            await eventually(lambda: _stored_status_is(factory, order.id, OrderStatus.CANCELED), timeout_s=5.0)
         finally:
             await tracker.stop()
 
@@ -309,6 +299,12 @@ async def test_ten_thousand_tracked_orders_cost_one_connection_and_little_memory
 
 async def _is(value: bool) -> bool:
     return value
+
+
+async def _stored_status_is(factory: async_sessionmaker[AsyncSession], order_id: int, status: OrderStatus) -> bool:
+    async with factory() as check:
+        row = await check.get(Order, order_id)
+        return row is not None and row.status is status
 
 
 async def test_open_orders_placed_by_another_replica_are_adopted(
