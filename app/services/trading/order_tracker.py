@@ -53,6 +53,7 @@ MAX_REMEMBERED_IDS = 20_000
 # Polls at which a push that failed to apply (the database restarting, say) is applied again; after that, the
 # leader's reconciliation (every minute) is its order's way back. Pushes are idempotent, so a late one is harmless.
 MAX_PUSH_RETRIES = 10
+STOP_DRAIN_S = 5.0  # at stop, how long the pushes already received are given to be applied
 SUBSCRIBE_WAIT_S = 5.0  # at start, how long the subscription is waited for before the open orders are read
 
 
@@ -181,6 +182,13 @@ class OrderTracker:
         if self._ws is not None:
             await self._ws.close()
             self._ws = None
+        # Pushes already received are applied, not dropped; only those still unapplied after `STOP_DRAIN_S` are
+        # cancelled. A unit of work cancelled mid-statement on SQLite can leave its connection a zombie that holds
+        # the database's write lock until the garbage collector finalises its statement (aiosqlite closes it with
+        # sqlite3_close_v2): every writer then failed with "database is locked" after its 30 s busy timeout.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_DRAIN_S):
+                await self.settled()
         await stop_tasks(list(self._applying))
         # What it followed is the database's to say at the next start (`track_open_orders`): kept, the orders that
         # finished meanwhile would each be asked about by REST then, and a leader that stood down would hold them.

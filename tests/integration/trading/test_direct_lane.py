@@ -224,7 +224,7 @@ async def test_its_failures_are_the_services_usual_database_errors(
     lane = await DirectLane.open(factory.kw["bind"], size=1, timeout_s=0.2)
     small = create_session_factory(factory.kw["bind"], direct=lane)
     try:
-        async with lane._pool.acquire() as busy:  # the lane's one connection, held
+        async with lane._connection() as busy:  # the lane's one connection, held
             async with small() as session:
                 with pytest.raises(sa_exc.TimeoutError):  # every connection busy: 503 database_busy
                     await OrderManager(session).create_order(_limit(), idempotency_key="timed-out", commit=True)
@@ -237,6 +237,25 @@ async def test_its_failures_are_the_services_usual_database_errors(
                 await OrderManager(session).create_order(_limit(), commit=True)
             except sa_exc.OperationalError:
                 await OrderManager(session).create_order(_limit(), commit=True)
+    finally:
+        await lane.close()
+
+
+async def test_a_connection_the_server_closes_as_it_goes_back_is_back_without_an_error(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """asyncpg's release checks the connection, then hands it back a loop turn later; closed in between (a
+    terminated backend), the pool took it back itself and asyncpg raises InternalClientError ("free connection
+    holder"), which replaced the unit of work's own error, or failed one that had succeeded (CI, 2026-12-06)."""
+    lane = await DirectLane.open(factory.kw["bind"], size=1, timeout_s=2)
+    try:
+        connection = await lane._pool.acquire()
+        giving_back = asyncio.create_task(lane._give_back(connection))
+        await asyncio.sleep(0)  # the release has checked the connection and waits for its next turn
+        connection._con.terminate()  # closed now, as when the server's end goes
+        await giving_back
+        async with lane._connection() as again:  # the pool's one connection is free: a new one is opened
+            assert await again.fetchval("SELECT 1") == 1
     finally:
         await lane.close()
 

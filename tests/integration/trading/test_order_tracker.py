@@ -129,6 +129,50 @@ async def test_a_push_that_failed_to_apply_is_applied_again_at_the_next_poll(
     assert await exchange_matches_database(sim, factory)
 
 
+async def test_a_stopping_tracker_applies_the_pushes_it_already_received(
+    okx: OKXClient,
+    sim: OKXSimulator,
+    factory: async_sessionmaker[AsyncSession],
+    risk: ExecutionRiskControl,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fill's push is being applied when the tracker stops (shutdown, a leader standing down): it is applied,
+    not cancelled halfway. Until 2026-12-07 it was cancelled, and on SQLite a unit of work cancelled mid-statement
+    could keep the database's write lock until the garbage collector ran (CI: "database is locked")."""
+    original = OrderTracker.apply_push
+    received = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def held(self: OrderTracker, item: dict[str, Any]) -> Any:
+        if item.get("state") == "filled":
+            received.set()
+            await go_on.wait()
+        return await original(self, item)
+
+    monkeypatch.setattr(OrderTracker, "apply_push", held)
+    async with factory() as session:
+        tracker = tracker_for(okx, sim, factory, session)
+        tracker.poll_interval_s = 3600  # pushes only
+        await tracker.start()
+        try:
+            executor = TradeExecutor(okx, OrderManager(session), risk, tracker)
+            order = await executor.place_order(
+                OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.2"), D("49000"))
+            )
+            sim.exchange.set_price("BTC-USDT", D("48900"), sim.now_ms())
+            await asyncio.wait_for(received.wait(), timeout=5)
+            stopping = asyncio.create_task(tracker.stop())
+            await asyncio.sleep(0.2)
+            assert not stopping.done()  # waiting for the push
+            go_on.set()
+            await asyncio.wait_for(stopping, timeout=5)
+        finally:
+            go_on.set()
+            await tracker.stop()
+    assert await _stored_status_is(factory, order.id, OrderStatus.FILLED)
+    assert await exchange_matches_database(sim, factory)
+
+
 @pytest.mark.postgres_only  # another replica: PostgreSQL's (SQLite is one process, and locks the whole file)
 async def test_an_order_finished_while_the_tracker_starts_is_settled_by_its_push(
     okx: OKXClient,
