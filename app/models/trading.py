@@ -261,6 +261,11 @@ class Order(TimestampMixin, Base):
         Index("ix_orders_execution_id", "execution_id", **_where_set("execution_id")),
     )
 
+    @property
+    def awaits_acknowledgement(self) -> bool:
+        """Never acknowledged by the exchange and not finished: no push will settle it, so it is asked about."""
+        return self.exchange_order_id is None and not self.status.is_terminal
+
 
 class Trade(Base):
     """One fill, stored once: unique on (instrument, exchange trade id)."""

@@ -324,6 +324,21 @@ class TradeExecutor:
             self.tracker.note(order)
         return order
 
+    async def replayed(self, order: Order) -> Order:
+        """The order a request sent again with its idempotency key finds. Its client sends it again because it
+        never heard back (a timeout, a reset, the service restarted), so an order never acknowledged is asked
+        about now rather than shown as stored: placed, it comes back with the exchange's state; absent once its
+        expTime has passed, it is `failed` (never placed: the client may send a new order). Absent before then it
+        stays as it is, since the first request may still reach the exchange. The order is never sent again from
+        here: only the client knows whether it still wants it (the price has moved since)."""
+        if not order.awaits_acknowledgement:
+            return order
+        try:
+            return await self.reconcile_order(order)
+        except OKXError as exc:  # the exchange unreachable: answered as stored; the tracker settles it later
+            log.warning("a replayed order could not be asked about: %s", exc)
+            return order
+
     # --- cancel / amend -----------------------------------------------------------------------------------
 
     async def _get(self, order_id: int) -> Order:

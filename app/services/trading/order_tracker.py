@@ -76,11 +76,6 @@ def _u_time(item: dict[str, Any]) -> int:
         return 0
 
 
-def _unsettled(order: Order) -> bool:
-    """Never acknowledged by the exchange and not finished: no push will come for it, so it is polled."""
-    return order.exchange_order_id is None and not order.status.is_terminal
-
-
 @dataclass(frozen=True)
 class TrackerStatus:
     running: bool
@@ -265,7 +260,7 @@ class OrderTracker:
         tracked = self._tracked.get(order.id)
         if tracked is not None:
             tracked.exchange_order_id = order.exchange_order_id
-            tracked.unsettled = _unsettled(order)
+            tracked.unsettled = order.awaits_acknowledgement
 
     def stop_tracking(self, order_id: int | str) -> None:
         """Stop tracking by internal order id, or by exchange order id (the spec's sample passes that)."""
@@ -303,7 +298,7 @@ class OrderTracker:
         tracked = self._tracked.get(order.id)
         if tracked is not None:
             tracked.exchange_order_id = order.exchange_order_id
-            tracked.unsettled = _unsettled(order)
+            tracked.unsettled = order.awaits_acknowledgement
             if tracked.callback is not None:
                 try:
                     await tracked.callback(order, data)

@@ -12,8 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from app.api import deps
-from app.models.trading import Order
+from app.models.trading import Order, OrderStatus
+from app.services.trading.executor import TradeExecutor
 from tests.integration.api.conftest import Api
+from tests.integration.trading.conftest import eventually
 
 LIMIT_BUY = {"instrument_id": "BTC-USDT", "side": "buy", "order_type": "limit", "size": "0.01", "price": "49900"}
 
@@ -80,6 +82,83 @@ async def test_order_flow_idempotency_and_cancel(api: Api) -> None:
     assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
     assert twice.status_code == 409 and twice.json()["error"]["code"] == "order_finished"
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+async def test_a_replay_of_an_order_never_acknowledged_answers_what_the_exchange_holds(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its client sends it again because it never heard back. Placed, but its acknowledgement never stored (the
+    service died between): the replay shows it live with its exchange id. Written ahead and never sent: pending
+    while the first request could still reach the exchange, then failed once its expTime has passed (never placed,
+    so a new order is safe); sent again by nobody."""
+    trade = api.as_("trade")
+    placed = await api.client.post(
+        "/api/v1/trading/orders", json={**LIMIT_BUY, "client_order_id": "p-1"}, headers=trade
+    )
+    assert placed.status_code == 201, placed.text
+    async with api.app.state.session_factory() as session:
+        order = await session.get(Order, placed.json()["id"])
+        assert order is not None
+        order.status, order.exchange_order_id = OrderStatus.PENDING_SUBMIT, None  # the acknowledgement never stored
+        await session.commit()
+
+    async def dies_before_sending(*_: Any) -> Any:
+        raise ConnectionResetError("the service died here")
+
+    monkeypatch.setattr(TradeExecutor, "_send", dies_before_sending)
+    never_sent = {**LIMIT_BUY, "price": "49800", "client_order_id": "n-1"}
+    with pytest.raises(ConnectionResetError):
+        await api.client.post("/api/v1/trading/orders", json=never_sent, headers=trade)
+    monkeypatch.undo()
+
+    placed_again = await api.client.post(
+        "/api/v1/trading/orders", json={**LIMIT_BUY, "client_order_id": "p-1"}, headers=trade
+    )
+    within_exp_time = await api.client.post("/api/v1/trading/orders", json=never_sent, headers=trade)
+    async with api.app.state.session_factory() as session:  # its expTime and the clock margin have passed
+        order = await session.get(Order, within_exp_time.json()["id"])
+        assert order is not None and order.submit_expires_at is not None
+        order.submit_expires_at -= timedelta(minutes=1)
+        await session.commit()
+    after_exp_time = await api.client.post("/api/v1/trading/orders", json=never_sent, headers=trade)
+
+    assert (placed_again.status_code, placed_again.json()["status"]) == (200, "live")
+    assert placed_again.json()["exchange_order_id"] == placed.json()["exchange_order_id"]
+    assert (within_exp_time.status_code, within_exp_time.json()["status"]) == (200, "pending_submit")
+    assert (after_exp_time.status_code, after_exp_time.json()["status"]) == (200, "failed")
+    assert after_exp_time.json()["error_code"] == "not_found_after_exp_time"
+    exchange_orders = api.app.state.exchange.simulator.exchange.state()["orders"]
+    assert [o["clOrdId"] for o in exchange_orders] == [placed.json()["client_order_id"]]  # nothing sent again
+
+
+async def test_a_replayed_signal_whose_order_was_never_acknowledged_answers_what_the_exchange_holds(api: Api) -> None:
+    signal = {
+        "strategy_id": "bot-8",
+        "instrument_id": "BTC-USDT",
+        "side": "buy",
+        "size": "0.01",
+        "client_signal_id": "s",
+    }
+    first = await api.client.post("/api/v1/trading/signals", json=signal, headers=api.as_("trade"))
+    assert first.status_code == 201, first.text
+
+    async def filled() -> bool:
+        read = await api.client.get(f"/api/v1/trading/orders/{first.json()['id']}", headers=api.as_("read"))
+        return bool(read.json()["status"] == "filled")
+
+    await eventually(filled)
+    async with api.app.state.session_factory() as session:
+        order = await session.get(Order, first.json()["id"])
+        assert order is not None
+        order.status, order.exchange_order_id = OrderStatus.PENDING_SUBMIT, None  # as if never acknowledged
+        await session.commit()
+
+    again = await api.client.post("/api/v1/trading/signals", json=signal, headers=api.as_("trade"))
+
+    assert (again.status_code, again.json()["id"], again.json()["status"]) == (200, first.json()["id"], "filled")
+    assert again.json()["exchange_order_id"] == first.json()["exchange_order_id"]
+    trades = await api.client.get("/api/v1/trading/trades", headers=api.as_("read"))
+    assert len(trades.json()["items"]) == 1  # its fill stored once
 
 
 async def test_only_a_keyed_request_keeps_the_fingerprint_a_replay_is_compared_with(api: Api) -> None:

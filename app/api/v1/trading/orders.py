@@ -9,7 +9,7 @@ from pydantic import AwareDatetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.api.deps import ExecutorDep, ReadKey, SessionDep, TradeKey, TradingDep
+from app.api.deps import ExecutorDep, ReadKey, SessionDep, TradeKey, Trading, TradingDep
 from app.api.errors import APIError
 from app.api.v1.trading.common import (
     ERRORS,
@@ -31,7 +31,7 @@ from app.services.trading.order_manager import ACTIVE_STATUSES, OrderManager, Or
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 
-def _replay(existing: Order, request_fingerprint: str | None, response: Response) -> Order:
+async def _replay(trading: Trading, existing: Order, request_fingerprint: str | None, response: Response) -> Order:
     if existing.request_fingerprint != request_fingerprint:
         raise APIError(
             409,
@@ -40,7 +40,7 @@ def _replay(existing: Order, request_fingerprint: str | None, response: Response
             {"order_id": existing.id},
         )
     response.status_code = 200
-    return existing
+    return await trading.executor.replayed(existing)
 
 
 @router.post(
@@ -69,7 +69,7 @@ async def create_order(
         fingerprint(body.model_dump(mode="json", exclude_unset=True, exclude={"client_order_id"})) if scoped else None
     )
     if scoped is not None and (existing := await OrderManager(session).get_by_idempotency_key(scoped)) is not None:
-        return _replay(existing, request_fingerprint, response)
+        return await _replay(trading, existing, request_fingerprint, response)
     derivative = instrument_type_of(body.instrument_id) != "SPOT"
     params = OrderParams(
         instrument_id=body.instrument_id,
@@ -96,7 +96,7 @@ async def create_order(
         existing = await OrderManager(session).get_by_idempotency_key(scoped) if scoped else None
         if existing is None:
             raise
-        return _replay(existing, request_fingerprint, response)
+        return await _replay(trading, existing, request_fingerprint, response)
 
 
 @router.get("", response_model=OrderPage, responses=ERRORS)

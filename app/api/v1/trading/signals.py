@@ -46,7 +46,7 @@ async def post_signal(signal: Signal, trading: TradingDep, response: Response) -
         if existing.request_fingerprint != request_fingerprint:
             raise APIError(409, "idempotency_conflict", "this client_signal_id was used for a different signal")
         response.status_code = 200
-        return existing
+        return await trading.executor.replayed(existing)
 
     if scoped is not None and (existing := await replay()) is not None:
         return existing
