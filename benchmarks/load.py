@@ -44,6 +44,12 @@ the same port: a crash. Its clients' requests in flight or sent meanwhile fail (
 them that were placed are ones "no client was told about"; what the check must never show is an order in another
 state on the two sides, a fill missing or stored twice, or an order open in the database for good.
 
+`--retry-with-keys S` makes the clients careful: every request carries an idempotency key and is sent again with
+it after a connection error or a 503, for up to S seconds. Across a crash (`--restart-service-at`) each client then
+learns the outcome of every request it sent, so the end's check is strict: no order on either side that no client
+was told about. An answer `pending_submit` (a replay of an order written ahead by the service that died) is checked
+as an `unknown` one: placed once on both sides, or failed and absent on the exchange.
+
 `--pin-service` gives each replica the clients talk to a CPU of its own (`sched_setaffinity`, every thread), and
 puts the simulator, the clients, a leader that serves no API and PostgreSQL (when this user may move its processes;
 they are put back on every CPU at the end) on the other CPUs, as a latency-critical process is deployed on a machine
@@ -129,6 +135,10 @@ class Results:
     # against how it found out.
     unknown: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # How the clients behave (`--retry-with-keys`): each request carries an idempotency key and is sent again with
+    # it, after a connection error or a 503, for up to this long after it was first due.
+    retry_for_s: float = 0.0
+    retries: int = 0  # requests sent again so
 
 
 async def _prepare_database(url: str, clients: int) -> list[str]:
@@ -342,6 +352,11 @@ async def _kill_leader(
     return killed - load_started, None, cpu
 
 
+IDEMPOTENCY_FIELD = {"/api/v1/trading/orders": "client_order_id", "/api/v1/trading/signals": "client_signal_id"}
+_IDEMPOTENCY_KEYS = itertools.count()
+RETRY_PAUSE_S = 0.2
+
+
 def _request_for(n: int, sequence: int, prices: dict[str, Decimal]) -> tuple[str, dict[str, str]]:
     """Client n's request number `sequence`: even ones an IOC limit buy 2 % under the market (accepted, then
     canceled unfilled), odd ones a market signal of 100 USDT (filled), buying and selling in turn; the instruments
@@ -372,18 +387,30 @@ def _url_for(n: int, sequence: int, service_urls: list[str]) -> str:
 async def _send(
     http: aiohttp.ClientSession, url: str, path: str, body: dict[str, str], key: str, started: float, results: Results
 ) -> None:
-    """One request; its latency counts from `started` (in the open loop: when it was due, not when it went)."""
-    try:
-        async with http.post(url + path, json=body, headers={"Authorization": f"Bearer {key}"}) as response:
-            answer = await response.json()
-            status = response.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        results.errors.append(f"{path}: {type(exc).__name__}: {exc}")
-        return
+    """One request; its latency counts from `started` (in the open loop: when it was due, not when it went), its
+    retries' time included."""
+    if results.retry_for_s:
+        body = {**body, IDEMPOTENCY_FIELD[path]: f"load-{next(_IDEMPOTENCY_KEYS)}"}
+    deadline = time.perf_counter() + results.retry_for_s
+    while True:
+        try:
+            async with http.post(url + path, json=body, headers={"Authorization": f"Bearer {key}"}) as response:
+                answer = await response.json()
+                status = response.status
+            if status != 503 or time.perf_counter() >= deadline:
+                break
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if time.perf_counter() >= deadline:
+                results.errors.append(f"{path}: {type(exc).__name__}: {exc}")
+                return
+        results.retries += 1
+        await asyncio.sleep(RETRY_PAUSE_S)
     results.latencies.append(time.perf_counter() - started)
     results.started.append(started)
     results.statuses[str(status)] += 1
-    if status in (200, 201) and answer.get("status") == "unknown":
+    if status in (200, 201) and answer.get("status") in ("unknown", "pending_submit"):
+        # Not yet known to be placed (an `unknown` answer, or a replay of an order written ahead by a service that
+        # died before its answer): the service finds out; checked at the end against how it found out.
         results.unknown.append(answer["client_order_id"])
     elif status in (200, 201) and answer.get("status") not in ("rejected", "failed"):
         results.accepted.append(answer["client_order_id"])
@@ -765,6 +792,14 @@ async def main() -> None:
         help="with one replica: SIGKILL the service this many seconds into the load and start it again (a crash)",
     )
     parser.add_argument(
+        "--retry-with-keys",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="clients as a careful strategy is written: every request with an idempotency key, sent again with it "
+        "after a connection error or a 503 for up to S seconds (the end's check is then strict across a crash)",
+    )
+    parser.add_argument(
         "--kill-leader-at",
         type=float,
         default=0.0,
@@ -867,7 +902,7 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
             if args.pin_service:
                 print(_pin_service(services, service_urls, simulator))
             prices = await _prices(http, okx_url)
-            results = Results()
+            results = Results(retry_for_s=args.retry_with_keys)
             duration = args.soak or args.duration
             pause = args.clients / args.rate if args.soak else 0.0
             print(
@@ -905,7 +940,7 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
                     for n in range(args.clients)
                 ]
 
-            warm = Results()
+            warm = Results(retry_for_s=args.retry_with_keys)
             if args.warmup and not args.soak:
                 # The same load, not measured: the pools open their connections, statements are prepared, the
                 # code paths get warm. Its orders are still checked at the end with the others.
@@ -1033,6 +1068,8 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
                 print(f"warm-up (not measured): {len(warm.latencies):,} requests, {len(warm.errors)} errors")
             if results.unknown or warm.unknown:
                 print(f"answered `unknown` (outcome found out later): {len(results.unknown) + len(warm.unknown)}")
+            if args.retry_with_keys:
+                print(f"requests sent again with their idempotency keys: {results.retries + warm.retries:,}")
             problems = await _verify(
                 database_url, http, okx_url, warm.accepted + results.accepted, warm.unknown + results.unknown
             )
