@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -82,13 +82,18 @@ def _u_time(item: dict[str, Any]) -> int:
         return 0
 
 
-async def _at_most(items: AsyncIterator[T], limit: int) -> AsyncIterator[T]:
-    count = 0
-    async for item in items:
-        yield item
-        count += 1
-        if count >= limit:
-            return
+async def _at_most(items: AsyncIterator[T], limit: int) -> AsyncGenerator[T, None]:
+    """The first `limit` of `items`; closing this closes them (a loop that breaks early leaves no page open)."""
+    try:
+        count = 0
+        async for item in items:
+            yield item
+            count += 1
+            if count >= limit:
+                return
+    finally:
+        if isinstance(items, AsyncGenerator):
+            await items.aclose()
 
 
 @dataclass(frozen=True)
@@ -475,20 +480,33 @@ class OrderTracker:
         fills: dict[str, list[okx.Fill]] = {}
         try:
             for inst_type in sorted({instrument_type_of(inst_id) for inst_id in gone.values()}):
-                pages = self.okx.trade.iter_order_history(inst_type)
-                async for snapshot in _at_most(pages, GAP_FILL_PAGES * PAGE_LIMIT):
-                    if snapshot.ord_id in gone:
-                        found[snapshot.ord_id] = snapshot
-                        if len(found) == len(gone):
-                            break
-            filled = [o for o in found.values() if o.acc_fill_sz > 0]
-            if filled:
-                since_ms = int(min(o.c_time for o in filled).timestamp() * 1000)
-                for inst_type in sorted({instrument_type_of(o.inst_id) for o in filled}):
-                    pages = self.okx.trade.iter_fills(inst_type=inst_type, begin_ms=since_ms)
-                    async for fill in _at_most(pages, GAP_FILL_PAGES * PAGE_LIMIT):
-                        if fill.ord_id in found:
-                            fills.setdefault(fill.ord_id, []).append(fill)
+                history = _at_most(self.okx.trade.iter_order_history(inst_type), GAP_FILL_PAGES * PAGE_LIMIT)
+                async with contextlib.aclosing(history):
+                    async for snapshot in history:
+                        if snapshot.ord_id in gone:
+                            found[snapshot.ord_id] = snapshot
+                            if len(found) == len(gone):
+                                break
+                if len(found) == len(gone):
+                    break
+            unfilled = {o.ord_id: o.acc_fill_sz for o in found.values() if o.acc_fill_sz > 0}  # what to find
+            if unfilled:
+                since_ms = int(min(found[ord_id].c_time for ord_id in unfilled).timestamp() * 1000)
+                for inst_type in sorted({instrument_type_of(found[ord_id].inst_id) for ord_id in unfilled}):
+                    listed = _at_most(
+                        self.okx.trade.iter_fills(inst_type=inst_type, begin_ms=since_ms), GAP_FILL_PAGES * PAGE_LIMIT
+                    )
+                    async with contextlib.aclosing(listed):
+                        async for fill in listed:
+                            if fill.ord_id in unfilled:
+                                fills.setdefault(fill.ord_id, []).append(fill)
+                                unfilled[fill.ord_id] -= fill.fill_sz
+                                if unfilled[fill.ord_id] <= 0:
+                                    del unfilled[fill.ord_id]
+                                    if not unfilled:
+                                        break
+                    if not unfilled:
+                        break
         except OKXError as exc:  # whatever was not read is asked about order by order
             log.warning("order tracker: reading the order history or fills failed: %s", exc)
         return {
