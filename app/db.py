@@ -86,6 +86,24 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+    @event.listens_for(engine.sync_engine, "close")
+    def _on_close(dbapi_connection: Any, _record: Any) -> None:
+        _roll_back_before_close(dbapi_connection)
+
+
+def _roll_back_before_close(adapted: Any) -> None:
+    """End the connection's transaction before it is closed, on aiosqlite's own thread (queued after whatever runs
+    there, before the close). A unit of work cancelled mid-statement has its connection closed by SQLAlchemy, and
+    aiosqlite closes it with `sqlite3_close_v2`, which only marks it a zombie while a cursor still holds a statement:
+    the zombie kept the database's write lock until the garbage collector ran, and every other writer failed with
+    "database is locked" after its busy timeout (CI, 2026-12-06; `tests/integration/test_sqlite_cancellation.py`).
+    A rollback ends the transaction whatever the cursors hold; on a connection with none it does nothing."""
+    connection = getattr(adapted, "_connection", None)  # the aiosqlite connection
+    sqlite = getattr(connection, "_connection", None)  # its sqlite3 connection: used on its worker thread only
+    queue = getattr(connection, "_tx", None)
+    if sqlite is not None and queue is not None:
+        queue.put_nowait((None, sqlite.rollback))
+
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     url = normalize_database_url(database_url)
