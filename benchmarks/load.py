@@ -131,6 +131,7 @@ class Results:
     started: list[float] = field(default_factory=list)  # when each latency began (perf_counter), in the same order
     statuses: Counter[str] = field(default_factory=Counter)
     accepted: list[str] = field(default_factory=list)  # client order ids the service answered as placed
+    refused: list[str] = field(default_factory=list)  # those answered 200/201 as rejected or failed (errors too)
     # Answered `unknown` (the exchange's answer was lost): placed or not, the service finds out; checked at the end
     # against how it found out.
     unknown: list[str] = field(default_factory=list)
@@ -415,6 +416,8 @@ async def _send(
     elif status in (200, 201) and answer.get("status") not in ("rejected", "failed"):
         results.accepted.append(answer["client_order_id"])
     else:
+        if status in (200, 201):  # refused after it was written (the exchange said no): its client knows
+            results.refused.append(answer["client_order_id"])
         results.errors.append(f"{path} → {status}: {str(answer)[:200]}")
 
 
@@ -524,8 +527,14 @@ async def _histogram(
     """`name` summed over the replicas, and over its label values (only `labels`' values, if given)."""
     histogram = Histogram()
     for url in service_urls:
-        async with http.get(f"{url}/metrics", headers={"Authorization": f"Bearer {key}"}) as response:
-            text = await response.text()
+        for attempt in range(3):  # a kept-alive connection the service closed as it was reused: a GET, so again
+            try:
+                async with http.get(f"{url}/metrics", headers={"Authorization": f"Bearer {key}"}) as response:
+                    text = await response.text()
+                break
+            except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+                if attempt == 2:
+                    raise
         for family in text_string_to_metric_families(text):
             if family.name != name:
                 continue
@@ -619,12 +628,18 @@ async def _settle(database_url: str, timeout_s: float = 120.0) -> float:
 
 
 async def _verify(
-    database_url: str, http: aiohttp.ClientSession, okx_url: str, accepted: list[str], unknown: list[str]
+    database_url: str,
+    http: aiohttp.ClientSession,
+    okx_url: str,
+    accepted: list[str],
+    unknown: list[str],
+    refused: list[str],
 ) -> list[str]:
     """Every accepted order exactly once in the database and on the exchange, in the same final state and with the
     same fills; nothing else on either side. An order answered `unknown` is either on the exchange, once, as it is
     in the database (it was placed), or on neither side as placed: failed or rejected in the database and absent
-    on the exchange."""
+    on the exchange. One answered as refused (rejected, failed) is in that state in the database, not live on the
+    exchange."""
     problems = []
     connection = await asyncpg.connect(_plain(database_url))
     try:
@@ -652,8 +667,10 @@ async def _verify(
     never_placed = [k for k in unknown if not on_exchange[k] and statuses.get(k) in ("failed", "rejected")]
     if wrong := sorted(set(unknown) - set(placed_unknown) - set(never_placed)):
         problems.append(f"{len(wrong)} orders answered unknown and settled wrongly, e.g. {wrong[:3]}")
+    if wrong := sorted(k for k in refused if statuses.get(k) not in ("failed", "rejected")):
+        problems.append(f"{len(wrong)} orders answered refused and stored otherwise, e.g. {wrong[:3]}")
     accepted = accepted + placed_unknown
-    told = set(unknown)  # a client was told of each, placed or not
+    told = set(unknown) | set(refused)  # a client was told of each, placed or not
     accepted_set = Counter(accepted)
     if dup := [k for k, c in accepted_set.items() if c > 1]:
         problems.append(f"{len(dup)} client order ids answered twice")
@@ -663,7 +680,10 @@ async def _verify(
         if missing:
             problems.append(f"{len(missing)} accepted orders not exactly once in the {name}, e.g. {missing[:3]}")
         if extra:
-            problems.append(f"{len(extra)} orders in the {name} that no client was told about, e.g. {extra[:3]}")
+            found_as = Counter(statuses.get(k, "?") if name == "database" else exchange_states.get(k) for k in extra)
+            problems.append(
+                f"{len(extra)} orders in the {name} that no client was told about ({dict(found_as)}), e.g. {extra[:3]}"
+            )
     return problems
 
 
@@ -1071,7 +1091,12 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
             if args.retry_with_keys:
                 print(f"requests sent again with their idempotency keys: {results.retries + warm.retries:,}")
             problems = await _verify(
-                database_url, http, okx_url, warm.accepted + results.accepted, warm.unknown + results.unknown
+                database_url,
+                http,
+                okx_url,
+                warm.accepted + results.accepted,
+                warm.unknown + results.unknown,
+                warm.refused + results.refused,
             )
             print("exactly once on both sides: " + ("yes" if not problems else "NO: " + "; ".join(problems)))
     finally:
