@@ -353,6 +353,16 @@ async def _kill_leader(
     return killed - load_started, None, cpu
 
 
+def _error_kind(error: str) -> str:
+    """An error line's kind: the service's error code with the HTTP status, or the client's exception."""
+    path, _, rest = error.partition(" → ")
+    if not rest:
+        return error.split(":")[1].strip() if error.count(":") >= 2 else error[:40]
+    status = rest.split(":", 1)[0]
+    code = rest.partition("'code': '")[2].partition("'")[0] or rest.partition("'status': '")[2].partition("'")[0]
+    return f"{status} {code or '?'}"
+
+
 IDEMPOTENCY_FIELD = {"/api/v1/trading/orders": "client_order_id", "/api/v1/trading/signals": "client_signal_id"}
 _IDEMPOTENCY_KEYS = itertools.count()
 RETRY_PAUSE_S = 0.2
@@ -757,6 +767,9 @@ def _report(results: Results, elapsed: float, overhead: Quantiles, submit: Quant
         windows = ", ".join(f"{p99:.0f}" for p99 in _p99_by_window(results))
         print(f"API latency p99 by {_WINDOW_S:.0f} s (ms): {windows}")
     print(f"errors: {len(results.errors)}" + (f", e.g. {results.errors[:3]}" if results.errors else ""))
+    if results.errors:
+        kinds = Counter(_error_kind(error) for error in results.errors)
+        print("errors by kind: " + ", ".join(f"{kind} {count:,}" for kind, count in kinds.most_common()))
 
 
 _WINDOW_S = 20.0

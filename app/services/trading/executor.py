@@ -49,6 +49,9 @@ from app.services.trading.sync import ExchangeOrderSync
 
 log = logging.getLogger(__name__)
 
+# The database could not be used (busy, gone): after the exchange has answered, the answer is still the caller's.
+UNAVAILABLE = (DatabaseBusy, OperationalError, InterfaceError)
+
 __all__ = ["CancelAllResult", "TradeExecutor"]
 
 
@@ -263,15 +266,22 @@ class TradeExecutor:
             SUBMIT_SECONDS.observe(time.perf_counter() - sent)
         except OKXOutcomeUnknown as exc:
             log.warning("order outcome unknown, reconciling: %s", exc.message)
-            order = await self.orders.lock(order_id)
-            await self.orders.transition(
-                order, OrderTrigger.SUBMIT_OUTCOME_UNKNOWN, error_code=exc.code, error_message=exc.message
-            )
-            await self.session.commit()
+            try:
+                order = await self.orders.lock(order_id)
+                await self.orders.transition(
+                    order, OrderTrigger.SUBMIT_OUTCOME_UNKNOWN, error_code=exc.code, error_message=exc.message
+                )
+                await self.session.commit()
+            except UNAVAILABLE as db_exc:
+                return await self._unrecorded(
+                    order, OrderTrigger.SUBMIT_OUTCOME_UNKNOWN, db_exc, error_code=exc.code, error_message=exc.message
+                )
             try:
                 return await self.reconcile_order(order)
             except OKXError:
                 return order  # still unknown: the tracker's reconciliation settles it once the exchange answers
+            except UNAVAILABLE as db_exc:  # stored as unknown; what the exchange said is the tracker's to apply
+                return await self._unrecorded(order, None, db_exc)
         except OKXRateLimitError as exc:
             log.warning("order not sent, OKX rate limit: %s", exc.message)
             # Over OKX's rate limit: nothing was placed. The order is closed as rejected and its idempotency key
@@ -284,34 +294,54 @@ class TradeExecutor:
         except OKXAPIError as exc:
             SUBMIT_SECONDS.observe(time.perf_counter() - sent)
             log.warning("order rejected by OKX: %s %s", exc.code, exc.message)
-            order = await self.orders.lock(order_id)
-            await self.orders.transition(order, OrderTrigger.REJECTED, error_code=exc.code, error_message=exc.message)
-            await self.session.commit()
+            try:
+                order = await self.orders.lock(order_id)
+                await self.orders.transition(
+                    order, OrderTrigger.REJECTED, error_code=exc.code, error_message=exc.message
+                )
+                await self.session.commit()
+            except UNAVAILABLE as db_exc:
+                return await self._unrecorded(
+                    order, OrderTrigger.REJECTED, db_exc, error_code=exc.code, error_message=exc.message
+                )
             return order
         try:
             order = await self.orders.acknowledge(order_id, ack.ord_id, commit=True)
-        except (DatabaseBusy, OperationalError, InterfaceError) as exc:
-            return await self._placed_unrecorded(order, ack.ord_id, exc)
+        except UNAVAILABLE as exc:
+            order.exchange_order_id = ack.ord_id
+            return await self._unrecorded(order, OrderTrigger.ACCEPTED, exc)
         with log_context(exchange_order_id=ack.ord_id):
             log.info("order acknowledged: %s", order.status.value)
         if self.tracker is not None:
             self.tracker.note(order)
         return order
 
-    async def _placed_unrecorded(self, order: Order, ord_id: str, exc: SQLAlchemyError) -> Order:
-        """The exchange accepted the order, and its acknowledgement could not be stored (the database busy or
-        gone). The order is placed, so the caller is told so, with its exchange id: a 503 would be untrue, and a
-        caller retrying without an idempotency key would place it twice. Nothing is guessed: the row keeps
-        `pending_submit` (a read may show it so for a moment) and the tracker, which tracks it as never
-        acknowledged, brings it up to date from the exchange's push, or asks the exchange by clOrdId."""
-        with log_context(exchange_order_id=ord_id):
-            log.warning("order placed, its acknowledgement not stored (the tracker will apply it): %s", exc)
+    async def _unrecorded(
+        self,
+        order: Order,
+        trigger: OrderTrigger | None,
+        exc: SQLAlchemyError,
+        *,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> Order:
+        """The exchange has answered (accepted, refused) or may have the order (outcome unknown), and that could
+        not be stored: the database busy or gone. The caller is told what the exchange said, not 503: a 503 says
+        nothing was placed, which may be untrue, and a caller retrying without an idempotency key would place it
+        twice (CI load, 2026-12-07: under overload, 49 orders whose outcome was unknown or refused were answered
+        503 `database_busy`). Nothing is guessed: the row keeps its stored status (a read may show it so for a
+        moment), and the tracker, which follows it as never acknowledged, brings it up to date from the exchange's
+        push or by clOrdId (`TradeExecutor._send` registers it before sending; a leader adopts it)."""
+        with log_context(exchange_order_id=order.exchange_order_id):
+            log.warning("order answered by the exchange, the answer not stored (the tracker will apply it): %s", exc)
         if order in self.session:  # the general path: keep what was read before the session rolls back
             self.session.expunge(order)
         with contextlib.suppress(SQLAlchemyError):
             await self.session.rollback()
-        order.exchange_order_id = ord_id
-        order.status = next_status(order.status, OrderTrigger.ACCEPTED, has_fills=False) or order.status
+        if trigger is not None:
+            order.status = next_status(order.status, trigger, has_fills=False) or order.status
+        if error_code is not None:
+            order.error_code, order.error_message = error_code, error_message
         return order
 
     # --- reconciliation -----------------------------------------------------------------------------------

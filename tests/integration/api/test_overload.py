@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from app.models.trading import Order
 from app.services.okx.constants import LimitKey, RateLimit
+from app.services.okx.errors import OKXAPIError, OKXOutcomeUnknown
 from app.services.okx.ratelimit import RateLimiter
+from app.services.trading.order_manager import OrderManager
 from tests.integration.api.conftest import Api
 
 ORDER = {"instrument_id": "BTC-USDT", "side": "buy", "order_type": "limit", "size": "0.01", "price": "49000"}
@@ -125,3 +129,64 @@ async def test_an_order_the_exchange_accepted_is_answered_as_placed_when_its_ack
     assert (row["status"], row["exchange_order_id"]) == ("live", on_exchange["ordId"])
     listed = (await api.client.get("/api/v1/trading/orders", headers=trade)).json()["items"]
     assert [order["id"] for order in listed] == [placed["id"]]  # one order, not two
+
+
+@pytest.mark.parametrize("answer", ["outcome_unknown", "rejected"])
+async def test_an_exchange_answer_that_cannot_be_stored_is_still_the_callers(
+    api: Api, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    """The exchange's answer is lost on the way back (the order placed) or is a refusal, and the database is busy
+    as it is stored: the caller is told `unknown` or `rejected`, not 503 `database_busy`, which says nothing was
+    placed (under overload, 49 such orders were answered 503, CI load 2026-12-07). The row is settled from the
+    exchange once the database is free: live, or failed (absent once its expTime has passed)."""
+    trade = api.as_("trade")
+    api.app.state.trading.tracker.poll_interval_s = 0.2
+    okx_trade = api.app.state.exchange.client.trade
+    place_order = okx_trade.place_order
+    busy = False
+    lock = OrderManager.lock
+
+    async def lock_unless_busy(self: OrderManager, *args: Any, **kwargs: Any) -> Any:
+        if busy:
+            raise PoolTimeout("every connection is in use")
+        return await lock(self, *args, **kwargs)
+
+    async def answered_then_database_busy(*args: Any, **kwargs: Any) -> Any:
+        nonlocal busy
+        busy = True
+        if answer == "rejected":
+            raise OKXAPIError("Insufficient balance", code="51008")
+        await place_order(*args, **kwargs)
+        raise OKXOutcomeUnknown("no answer", client_order_id=args[0].cl_ord_id)
+
+    monkeypatch.setattr(OrderManager, "lock", lock_unless_busy)
+    monkeypatch.setattr(okx_trade, "place_order", answered_then_database_busy)
+    told = await api.client.post("/api/v1/trading/orders", json=ORDER, headers=trade)
+    busy = False
+    monkeypatch.setattr(okx_trade, "place_order", place_order)
+
+    assert told.status_code == 201, told.text
+    on_exchange = api.app.state.exchange.simulator.exchange.state()["orders"]
+    if answer == "rejected":
+        assert (told.json()["status"], told.json()["error_code"]) == ("rejected", "51008")
+        assert on_exchange == []
+        async with api.app.state.session_factory() as session:  # its expTime and the clock margin have passed
+            order = await session.get(Order, told.json()["id"])
+            assert order is not None and order.submit_expires_at is not None
+            order.submit_expires_at -= timedelta(minutes=1)
+            await session.commit()
+        settled = "failed"
+    else:
+        assert told.json()["status"] == "unknown"
+        assert [o["clOrdId"] for o in on_exchange] == [told.json()["client_order_id"]]
+        settled = "live"
+
+    async def stored() -> str:
+        return str(
+            (await api.client.get(f"/api/v1/trading/orders/{told.json()['id']}", headers=trade)).json()["status"]
+        )
+
+    deadline = time.monotonic() + 10
+    while (status := await stored()) != settled and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert status == settled
