@@ -137,7 +137,7 @@ class Results:
     unknown: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     # How the clients behave (`--retry-with-keys`): each request carries an idempotency key and is sent again with
-    # it, after a connection error or a 503, for up to this long after it was first due.
+    # it, after a connection error or a 503, for up to this long after it was first sent.
     retry_for_s: float = 0.0
     retries: int = 0  # requests sent again so
 
@@ -355,7 +355,7 @@ async def _kill_leader(
 
 def _error_kind(error: str) -> str:
     """An error line's kind: the service's error code with the HTTP status, or the client's exception."""
-    path, _, rest = error.partition(" → ")
+    _, _, rest = error.partition(" → ")
     if not rest:
         return error.split(":")[1].strip() if error.count(":") >= 2 else error[:40]
     status = rest.split(":", 1)[0]
