@@ -8,7 +8,7 @@ behind a refused one).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -344,12 +344,15 @@ class OKXTrade:
 
     @staticmethod
     async def _pages(
-        fetch: Callable[[str | None], Awaitable[list[T]]], cursor_of: Callable[[T], str | None], page_size: int
-    ) -> AsyncIterator[T]:
-        """Walk OKX's newest-first pages with `after` = the last id seen, until a short page."""
+        fetch: Callable[[str | None], Awaitable[list[T]]],
+        cursor_of: Callable[[T], str | None],
+        page_size: int,
+        max_pages: int = MAX_PAGES,
+    ) -> AsyncGenerator[T, None]:
+        """Walk OKX's newest-first pages with `after` = the last id seen, until a short page (or `max_pages`)."""
         cursor: str | None = None
         seen: set[str] = set()
-        for _ in range(MAX_PAGES):
+        for _ in range(max_pages):
             page = await fetch(cursor)
             for item in page:
                 yield item
@@ -360,23 +363,25 @@ class OKXTrade:
                 return
             seen.add(cursor)
 
-    def iter_fills(self, *, page_size: int = PAGE_LIMIT, **filters: Any) -> AsyncIterator[Fill]:
+    def iter_fills(
+        self, *, page_size: int = PAGE_LIMIT, max_pages: int = MAX_PAGES, **filters: Any
+    ) -> AsyncGenerator[Fill, None]:
         """Every fill matching the filters, across pages (cursor: billId)."""
 
         async def fetch(after: str | None) -> list[Fill]:
             return await self.get_fills(after=after, limit=page_size, **filters)
 
-        return self._pages(fetch, lambda fill: fill.bill_id, page_size)
+        return self._pages(fetch, lambda fill: fill.bill_id, page_size, max_pages)
 
     def iter_order_history(
-        self, inst_type: str, *, page_size: int = PAGE_LIMIT, **filters: Any
-    ) -> AsyncIterator[Order]:
+        self, inst_type: str, *, page_size: int = PAGE_LIMIT, max_pages: int = MAX_PAGES, **filters: Any
+    ) -> AsyncGenerator[Order, None]:
         async def fetch(after: str | None) -> list[Order]:
             return await self.get_order_history(inst_type, after=after, limit=page_size, **filters)
 
-        return self._pages(fetch, lambda order: order.ord_id, page_size)
+        return self._pages(fetch, lambda order: order.ord_id, page_size, max_pages)
 
-    def iter_pending_orders(self, *, page_size: int = PAGE_LIMIT, **filters: Any) -> AsyncIterator[Order]:
+    def iter_pending_orders(self, *, page_size: int = PAGE_LIMIT, **filters: Any) -> AsyncGenerator[Order, None]:
         async def fetch(after: str | None) -> list[Order]:
             return await self.get_pending_orders(after=after, limit=page_size, **filters)
 

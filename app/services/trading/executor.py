@@ -266,16 +266,9 @@ class TradeExecutor:
             SUBMIT_SECONDS.observe(time.perf_counter() - sent)
         except OKXOutcomeUnknown as exc:
             log.warning("order outcome unknown, reconciling: %s", exc.message)
-            try:
-                order = await self.orders.lock(order_id)
-                await self.orders.transition(
-                    order, OrderTrigger.SUBMIT_OUTCOME_UNKNOWN, error_code=exc.code, error_message=exc.message
-                )
-                await self.session.commit()
-            except UNAVAILABLE as db_exc:
-                return await self._unrecorded(
-                    order, OrderTrigger.SUBMIT_OUTCOME_UNKNOWN, db_exc, error_code=exc.code, error_message=exc.message
-                )
+            order, stored = await self._store_answer(order, OrderTrigger.SUBMIT_OUTCOME_UNKNOWN, exc)
+            if not stored:
+                return order
             try:
                 return await self.reconcile_order(order)
             except OKXError:
@@ -294,16 +287,7 @@ class TradeExecutor:
         except OKXAPIError as exc:
             SUBMIT_SECONDS.observe(time.perf_counter() - sent)
             log.warning("order rejected by OKX: %s %s", exc.code, exc.message)
-            try:
-                order = await self.orders.lock(order_id)
-                await self.orders.transition(
-                    order, OrderTrigger.REJECTED, error_code=exc.code, error_message=exc.message
-                )
-                await self.session.commit()
-            except UNAVAILABLE as db_exc:
-                return await self._unrecorded(
-                    order, OrderTrigger.REJECTED, db_exc, error_code=exc.code, error_message=exc.message
-                )
+            order, _ = await self._store_answer(order, OrderTrigger.REJECTED, exc)
             return order
         try:
             order = await self.orders.acknowledge(order_id, ack.ord_id, commit=True)
@@ -315,6 +299,21 @@ class TradeExecutor:
         if self.tracker is not None:
             self.tracker.note(order)
         return order
+
+    async def _store_answer(self, order: Order, trigger: OrderTrigger, answer: OKXError) -> tuple[Order, bool]:
+        """The exchange's answer (a refusal, or none: outcome unknown) moved onto the order and committed; the order
+        as the caller is to be told of it, and whether it was stored (`_unrecorded` when the database is not there)."""
+        current = order
+        try:
+            current = await self.orders.lock(order.id)
+            await self.orders.transition(current, trigger, error_code=answer.code, error_message=answer.message)
+            await self.session.commit()
+        except UNAVAILABLE as exc:
+            unstored = await self._unrecorded(
+                current, trigger, exc, error_code=answer.code, error_message=answer.message
+            )
+            return unstored, False
+        return current, True
 
     async def _unrecorded(
         self,

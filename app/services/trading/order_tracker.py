@@ -16,11 +16,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -43,7 +43,6 @@ from app.tasks import stop_tasks
 __all__ = ["OrderCallback", "OrderTracker", "TrackerStatus"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 OrderCallback = Callable[[Order, dict[str, Any]], Awaitable[None]]
 
@@ -60,7 +59,7 @@ STOP_DRAIN_S = 5.0  # at stop, how long the pushes already received are given to
 SUBSCRIBE_WAIT_S = 5.0  # at start, how long the subscription is waited for before the open orders are read
 BULK_GAP_FILL_FROM = 10  # orders gone from the open list before the gap fill reads them from the order history
 GAP_FILL_CONCURRENCY = 4  # finished orders the gap fill applies at once
-GAP_FILL_PAGES = 20  # pages of 100 the gap fill reads at most from the order history and from the fills
+GAP_FILL_PAGES = 20  # pages the gap fill reads at most from the order history and from the fills
 
 
 @dataclass
@@ -80,20 +79,6 @@ def _u_time(item: dict[str, Any]) -> int:
         return int(item.get("uTime") or 0)
     except (TypeError, ValueError):
         return 0
-
-
-async def _at_most(items: AsyncIterator[T], limit: int) -> AsyncGenerator[T, None]:
-    """The first `limit` of `items`; closing this closes them (a loop that breaks early leaves no page open)."""
-    try:
-        count = 0
-        async for item in items:
-            yield item
-            count += 1
-            if count >= limit:
-                return
-    finally:
-        if isinstance(items, AsyncGenerator):
-            await items.aclose()
 
 
 @dataclass(frozen=True)
@@ -469,8 +454,9 @@ class OrderTracker:
         with their fills, by ordId. After a 5 s outage at 200 orders/s that is ~1,000 orders: asked one by one
         (an order, then its fills), the database settled 12.9–20.7 s after the load stopped, 10 s after the outage
         (`load.py --disrupt`, 2026-12-07); read so and applied 4 at a time, 0.0–1.1 s. Both lists are read
-        newest first, from the oldest of these orders' creation, at most `GAP_FILL_PAGES` pages each; an order
-        not found in them, or whose fills do not add up, is asked about by itself. Nothing, when few are gone."""
+        newest first until everything wanted is found, at most `GAP_FILL_PAGES` pages each (the fills from the
+        oldest filled one's creation on); an order not found in them, or whose fills do not add up, is asked about
+        by itself. Nothing, when few are gone."""
         gone = {
             t.exchange_order_id: t.instrument_id
             for t in known
@@ -482,7 +468,7 @@ class OrderTracker:
         fills: dict[str, list[okx.Fill]] = {}
         try:
             for inst_type in sorted({instrument_type_of(inst_id) for inst_id in gone.values()}):
-                history = _at_most(self.okx.trade.iter_order_history(inst_type), GAP_FILL_PAGES * PAGE_LIMIT)
+                history = self.okx.trade.iter_order_history(inst_type, page_size=PAGE_LIMIT, max_pages=GAP_FILL_PAGES)
                 async with contextlib.aclosing(history):
                     async for snapshot in history:
                         if snapshot.ord_id in gone:
@@ -495,8 +481,8 @@ class OrderTracker:
             if unfilled:
                 since_ms = int(min(found[ord_id].c_time for ord_id in unfilled).timestamp() * 1000)
                 for inst_type in sorted({instrument_type_of(found[ord_id].inst_id) for ord_id in unfilled}):
-                    listed = _at_most(
-                        self.okx.trade.iter_fills(inst_type=inst_type, begin_ms=since_ms), GAP_FILL_PAGES * PAGE_LIMIT
+                    listed = self.okx.trade.iter_fills(
+                        inst_type=inst_type, begin_ms=since_ms, page_size=PAGE_LIMIT, max_pages=GAP_FILL_PAGES
                     )
                     async with contextlib.aclosing(listed):
                         async for fill in listed:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from app.config import load_settings
 from app.db import create_engine, create_session_factory
 from app.main import create_app
 from app.migrations import upgrade_to_head_async
+from app.models.trading import Order, OrderStatus
 from app.services.auth import create_api_key
 
 
@@ -28,6 +30,22 @@ class Api:
 
     def as_(self, scope: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[scope]}"}
+
+    async def as_if_never_acknowledged(self, order_id: int) -> None:
+        """The stored order as if its acknowledgement had never been stored (the service died between)."""
+        async with self.app.state.session_factory() as session:
+            order = await session.get(Order, order_id)
+            assert order is not None
+            order.status, order.exchange_order_id = OrderStatus.PENDING_SUBMIT, None
+            await session.commit()
+
+    async def as_if_its_exp_time_passed(self, order_id: int) -> None:
+        """The stored order's expTime (and the clock margin after it) passed a minute ago."""
+        async with self.app.state.session_factory() as session:
+            order = await session.get(Order, order_id)
+            assert order is not None and order.submit_expires_at is not None
+            order.submit_expires_at -= timedelta(minutes=1)
+            await session.commit()
 
 
 async def _prepared(database_url: str) -> dict[str, str]:

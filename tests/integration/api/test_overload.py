@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import AsyncExitStack
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from app.models.trading import Order
 from app.services.okx.constants import LimitKey, RateLimit
 from app.services.okx.errors import OKXAPIError, OKXOutcomeUnknown
 from app.services.okx.ratelimit import RateLimiter
@@ -170,11 +168,7 @@ async def test_an_exchange_answer_that_cannot_be_stored_is_still_the_callers(
     if answer == "rejected":
         assert (told.json()["status"], told.json()["error_code"]) == ("rejected", "51008")
         assert on_exchange == []
-        async with api.app.state.session_factory() as session:  # its expTime and the clock margin have passed
-            order = await session.get(Order, told.json()["id"])
-            assert order is not None and order.submit_expires_at is not None
-            order.submit_expires_at -= timedelta(minutes=1)
-            await session.commit()
+        await api.as_if_its_exp_time_passed(told.json()["id"])
         settled = "failed"
     else:
         assert told.json()["status"] == "unknown"

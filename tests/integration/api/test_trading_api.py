@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from app.api import deps
-from app.models.trading import Order, OrderStatus
+from app.models.trading import Order
 from app.services.trading.executor import TradeExecutor
 from tests.integration.api.conftest import Api
 from tests.integration.trading.conftest import eventually
@@ -96,11 +96,7 @@ async def test_a_replay_of_an_order_never_acknowledged_answers_what_the_exchange
         "/api/v1/trading/orders", json={**LIMIT_BUY, "client_order_id": "p-1"}, headers=trade
     )
     assert placed.status_code == 201, placed.text
-    async with api.app.state.session_factory() as session:
-        order = await session.get(Order, placed.json()["id"])
-        assert order is not None
-        order.status, order.exchange_order_id = OrderStatus.PENDING_SUBMIT, None  # the acknowledgement never stored
-        await session.commit()
+    await api.as_if_never_acknowledged(placed.json()["id"])
 
     async def dies_before_sending(*_: Any) -> Any:
         raise ConnectionResetError("the service died here")
@@ -115,11 +111,7 @@ async def test_a_replay_of_an_order_never_acknowledged_answers_what_the_exchange
         "/api/v1/trading/orders", json={**LIMIT_BUY, "client_order_id": "p-1"}, headers=trade
     )
     within_exp_time = await api.client.post("/api/v1/trading/orders", json=never_sent, headers=trade)
-    async with api.app.state.session_factory() as session:  # its expTime and the clock margin have passed
-        order = await session.get(Order, within_exp_time.json()["id"])
-        assert order is not None and order.submit_expires_at is not None
-        order.submit_expires_at -= timedelta(minutes=1)
-        await session.commit()
+    await api.as_if_its_exp_time_passed(within_exp_time.json()["id"])
     after_exp_time = await api.client.post("/api/v1/trading/orders", json=never_sent, headers=trade)
 
     assert (placed_again.status_code, placed_again.json()["status"]) == (200, "live")
@@ -147,11 +139,7 @@ async def test_a_replayed_signal_whose_order_was_never_acknowledged_answers_what
         return bool(read.json()["status"] == "filled")
 
     await eventually(filled)
-    async with api.app.state.session_factory() as session:
-        order = await session.get(Order, first.json()["id"])
-        assert order is not None
-        order.status, order.exchange_order_id = OrderStatus.PENDING_SUBMIT, None  # as if never acknowledged
-        await session.commit()
+    await api.as_if_never_acknowledged(first.json()["id"])
 
     again = await api.client.post("/api/v1/trading/signals", json=signal, headers=api.as_("trade"))
 

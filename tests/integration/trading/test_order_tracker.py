@@ -118,10 +118,7 @@ async def test_a_push_that_failed_to_apply_is_applied_again_at_the_next_poll(
         await tracker.start()
         try:
             executor = TradeExecutor(okx, OrderManager(session), risk, tracker)
-            order = await executor.place_order(
-                OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.2"), D("49000"))
-            )
-            sim.exchange.set_price("BTC-USDT", D("48900"), sim.now_ms())
+            order = await _a_buy_that_fills(executor, sim)
 
             await eventually(lambda: _stored_status_is(factory, order.id, OrderStatus.FILLED), timeout_s=5.0)
             assert failed == [order.exchange_order_id]
@@ -158,10 +155,7 @@ async def test_a_stopping_tracker_applies_the_pushes_it_already_received(
         await tracker.start()
         try:
             executor = TradeExecutor(okx, OrderManager(session), risk, tracker)
-            order = await executor.place_order(
-                OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.2"), D("49000"))
-            )
-            sim.exchange.set_price("BTC-USDT", D("48900"), sim.now_ms())
+            order = await _a_buy_that_fills(executor, sim)
             await asyncio.wait_for(received.wait(), timeout=5)
             stopping = asyncio.create_task(tracker.stop())
             await asyncio.sleep(0.2)
@@ -394,6 +388,13 @@ async def test_ten_thousand_tracked_orders_cost_one_connection_and_little_memory
             assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("order-")][1:]  # one poll task
         finally:
             await tracker.stop()
+
+
+async def _a_buy_that_fills(executor: TradeExecutor, sim: OKXSimulator) -> Order:
+    """A limit buy that rests, then fills as the price moves through it."""
+    order = await executor.place_order(OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.2"), D("49000")))
+    sim.exchange.set_price("BTC-USDT", D("48900"), sim.now_ms())
+    return order
 
 
 async def _is(value: bool) -> bool:
