@@ -357,7 +357,9 @@ def _error_kind(error: str) -> str:
     """An error line's kind: the service's error code with the HTTP status, or the client's exception."""
     _, _, rest = error.partition(" → ")
     if not rest:
-        return error.split(":")[1].strip() if error.count(":") >= 2 else error[:40]
+        text = error.partition(": ")[2] if error.startswith("request ") else error
+        parts = text.split(": ")
+        return parts[1] if len(parts) >= 3 else text[:40]
     status = rest.split(":", 1)[0]
     code = rest.partition("'code': '")[2].partition("'")[0] or rest.partition("'status': '")[2].partition("'")[0]
     return f"{status} {code or '?'}"
@@ -736,6 +738,23 @@ def _stolen_seconds() -> float:
     return int(fields[8]) / os.sysconf("SC_CLK_TCK")
 
 
+REFERENCE_LOOP = 2_000_000
+
+
+def _host_speed_ms() -> float:
+    """This host's speed now: the median of 5 timings (ms of this process's CPU) of one fixed pure-Python loop, so
+    that runs on different hosts, or on one host in a fast and a slow half hour, can be told apart. Hosts here have
+    differed by 1.7× in it between two runs a minute apart, with no steal reported (2026-12-07, an AMD EPYC); a run's
+    CPU per order moves with it. Taken before the processes start and after they stop: the machine otherwise idle."""
+    timings = []
+    for _ in range(5):
+        started, total = time.process_time(), 0
+        for i in range(REFERENCE_LOOP):
+            total += i * i
+        timings.append((time.process_time() - started) * 1000)
+    return statistics.median(timings)
+
+
 def _postgres_pids() -> list[int]:
     found = subprocess.run(["pgrep", "-f", "postgres"], capture_output=True, text=True, check=False).stdout.split()
     return [int(pid) for pid in found]
@@ -918,6 +937,7 @@ class _OwnPostgres:
 
 async def _run(args: argparse.Namespace, database_url: str) -> None:
     keys = await _prepare_database(database_url, args.clients)
+    speed_before = _host_speed_ms()
     workdir = Path(tempfile.mkdtemp(prefix="bench-load-"))
     simulator, okx_url = _start_simulator(workdir)
     services = [_start_service(workdir, database_url, okx_url, n) for n in range(args.replicas)]
@@ -1127,6 +1147,10 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
                     subprocess.run(["py-spy", "dump", "--pid", str(process.pid)], check=False)
                 process.kill()
         simulator.wait(timeout=30)
+    print(
+        f"host speed (a fixed Python loop, ms, median of 5; lower is faster): {speed_before:.0f} before the run, "
+        f"{_host_speed_ms():.0f} after"
+    )
     if problems or results.errors or warm.errors:
         raise SystemExit(1)
 
@@ -1134,7 +1158,7 @@ async def _run(args: argparse.Namespace, database_url: str) -> None:
 if __name__ == "__main__":
     try:  # as the service (uvicorn) and the simulator do: the clients' own CPU per request is about a third less
         import uvloop
-
-        uvloop.run(main())
     except ImportError:
         asyncio.run(main())
+    else:
+        uvloop.run(main())
