@@ -12,7 +12,7 @@ in rounds; the median round is printed. On PostgreSQL (a fresh database `bench_o
 this machine, its CPU per phase is printed too: every PostgreSQL process's time on a CPU (`/proc/<pid>/schedstat`,
 in ns; the WAL writer and checkpointer included), read between the phases (the reads are not counted in ours).
 
-Run: `.venv/bin/python benchmarks/order_path_cpu.py [--orders 300] [--rounds 3] [--no-direct-lane]`
+Run: `.venv/bin/python benchmarks/order_path_cpu.py [--orders 300] [--rounds 3] [--no-direct-lane] [--ours-only]`
 """
 
 from __future__ import annotations
@@ -97,8 +97,8 @@ class _Clocks:
     """This process's CPU and PostgreSQL's (every process of it), read at the end of each phase; the time spent
     reading PostgreSQL's is taken out of ours."""
 
-    def __init__(self) -> None:
-        self.postgres_pids = _postgres_pids()
+    def __init__(self, postgres: bool = True) -> None:
+        self.postgres_pids = _postgres_pids() if postgres else []
         self._own = 0.0  # our CPU, reads excluded
         self._last = time.process_time()
 
@@ -176,6 +176,12 @@ async def main() -> None:
     parser.add_argument("--orders", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-direct-lane", action="store_true", help="every unit of work through the session")
+    parser.add_argument(
+        "--ours-only",
+        action="store_true",
+        help="do not read PostgreSQL's CPU (for an instruction count of this process under valgrind, where reading "
+        "/proc for every phase would be most of what is counted)",
+    )
     args = parser.parse_args()
 
     await recreate_database(args.database_url)
@@ -183,8 +189,8 @@ async def main() -> None:
     lane = None if args.no_direct_lane else await DirectLane.open(engine, size=2, timeout_s=5)
     factory = create_session_factory(engine, direct=lane)
     ids = itertools.count(1)
-    await _round(factory, 50, ids, _Clocks())  # warm-up: statement caches, prepared statements, pool
-    clocks = _Clocks()  # PostgreSQL's processes now include the backends of this process's connections
+    await _round(factory, 50, ids, _Clocks(postgres=False))  # warm-up: statement caches, prepared statements, pool
+    clocks = _Clocks(postgres=not args.ours_only)  # PostgreSQL's processes now include the backends of this process's connections
     rounds = [await _round(factory, args.orders, ids, clocks) for _ in range(args.rounds)]
     if lane is not None:
         await lane.close()
