@@ -376,6 +376,12 @@ class OKXTrade:
     def iter_order_history(
         self, inst_type: str, *, page_size: int = PAGE_LIMIT, max_pages: int = MAX_PAGES, **filters: Any
     ) -> AsyncGenerator[Order, None]:
+        """Every finished order matching the filters, newest first (cursor: ordId). Not from a `begin`: given only
+        `begin`, OKX answers the orders *closest to it* (the oldest), so paging older with `after` would miss every
+        newer one (its pagination guide); bound the walk with `end` or `max_pages` instead."""
+        if filters.get("begin_ms") is not None:
+            raise ValueError("iter_order_history cannot start from begin_ms: OKX pages it from the oldest end")
+
         async def fetch(after: str | None) -> list[Order]:
             return await self.get_order_history(inst_type, after=after, limit=page_size, **filters)
 

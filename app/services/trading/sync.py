@@ -5,6 +5,7 @@ of work. The executor (after a submit or when reconciling) and the order tracker
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,6 +46,13 @@ __all__ = ["EXP_TIME_MARGIN", "ExchangeOrderSync", "SyncResult"]
 
 # Clock error allowed between us and OKX when deciding that an expTime has passed.
 EXP_TIME_MARGIN = timedelta(seconds=2)
+# OKX keeps an order canceled without any fill only 2 h after it ended (orders-history; its order query answers
+# 51603 for it then too), every other finished order 7 days, and fills 3 days on /trade/fills (3 months on
+# fills-history). Each with an hour's margin: the rule is OKX's, the clocks are ours.
+UNFILLED_CANCELED_KEPT = timedelta(hours=3)
+FILLS_KEPT = timedelta(days=3) - timedelta(hours=1)
+
+log = logging.getLogger(__name__)
 
 ORDER_TYPES = {member.value: member for member in OrderType}
 
@@ -252,6 +260,7 @@ class ExchangeOrderSync:
             else:
                 snapshot = await self.okx.trade.get_order(order.instrument_id, cl_ord_id=order.client_order_id)
         except (OKXOrderNotFound, OKXInstrumentNotFound):  # no such instrument: no such order either
+            forgotten = order.exchange_order_id is not None and await self._forgotten_unfilled(order, now)
             order = await self.orders.lock(order_id)
             deadline = order.submit_expires_at
             if order.exchange_order_id is None and deadline is not None and now > deadline + EXP_TIME_MARGIN:
@@ -261,13 +270,69 @@ class ExchangeOrderSync:
                     error_code="not_found_after_exp_time",
                     error_message="the exchange has no such order and its expTime has passed: it was never placed",
                 )
+            elif forgotten and not order.status.is_terminal and order.filled_size == 0:
+                await self.orders.transition(
+                    order,
+                    OrderTrigger.CANCELED,
+                    at=now,
+                    error_code="absent_after_retention",
+                    error_message="the exchange no longer knows this order and holds no fill of it: it was "
+                    "canceled unfilled over 2 h ago (OKX keeps such orders only 2 h)",
+                )
             return order
         fills: list[okx.Fill] = []
         if snapshot.acc_fill_sz > 0:
             fills = [f async for f in self.okx.trade.iter_fills(inst_id=order.instrument_id, ord_id=snapshot.ord_id)]
+            listed = sum((f.fill_sz for f in fills), Decimal(0))
+            if listed < snapshot.acc_fill_sz and _older_than(order, FILLS_KEPT, now):
+                # Fills older than /trade/fills keeps (3 days) are on fills-history only.
+                fills = [
+                    f
+                    async for f in self.okx.trade.iter_fills(
+                        inst_type=instrument_type_of(order.instrument_id),
+                        inst_id=order.instrument_id,
+                        ord_id=snapshot.ord_id,
+                        history=True,
+                    )
+                ]
         order = await self.orders.lock(order_id)
         await self.apply(snapshot, fills, order=order)
         return order
+
+    async def _forgotten_unfilled(self, order: Order, now: datetime) -> bool:
+        """Whether an acknowledged order the exchange no longer knows ended canceled without a fill: the one kind
+        of finished order OKX forgets within days (2 h after it ended). True only when it was acknowledged longer
+        ago than that, none of its fills is stored here and the exchange's fills history (3 months) has none;
+        otherwise nothing is concluded (a young order not found is an anomaly, asked about again at the next poll;
+        one with fills is left for an operator, and said so)."""
+        if not _older_than(order, UNFILLED_CANCELED_KEPT, now):
+            return False
+        fills = [
+            f
+            async for f in self.okx.trade.iter_fills(
+                inst_type=instrument_type_of(order.instrument_id),
+                inst_id=order.instrument_id,
+                ord_id=order.exchange_order_id,
+                history=True,
+            )
+        ]
+        if fills or order.filled_size != 0:
+            log.error(
+                "order %s (%s) is no longer known to the exchange but has fills (%d listed, %s stored): its end "
+                "is not inferred; reconcile it by hand",
+                order.id,
+                order.exchange_order_id,
+                len(fills),
+                order.filled_size,
+            )
+            return False
+        return True
+
+
+def _older_than(order: Order, age: timedelta, now: datetime) -> bool:
+    """Acknowledged (else submitted, else created) longer than `age` before `now`."""
+    since = order.acknowledged_at or order.submitted_at or order.created_at
+    return since is not None and now - since > age
 
 
 class _NotTheCommonCase(Exception):

@@ -310,6 +310,8 @@ async def test_history_and_fill_pagination(okx: OKXClient) -> None:
     assert [o.cl_ord_id for o in history] == [f"h{n}" for n in reversed(range(7))]  # newest first
     assert len(fills) >= 7
     assert len({f.trade_id for f in fills}) == len(fills)
+    with pytest.raises(ValueError, match="begin_ms"):  # OKX would page that from the oldest end
+        okx.trade.iter_order_history("SPOT", begin_ms=1)
 
 
 async def test_pages_of_open_orders_and_of_one_orders_fills_among_many_finished(okx: OKXClient) -> None:
@@ -402,3 +404,40 @@ async def test_a_channel_nobody_listens_to_costs_nothing(sim: OKXSimulator, monk
     listening.add("account")
     exchange.place(market_buy | {"tgtCcy": "base_ccy"}, sim.now_ms())
     assert built and "account" in heard
+
+
+async def test_an_order_canceled_unfilled_is_forgotten_after_okxs_retention_and_no_other(
+    okx: OKXClient, sim: OKXSimulator, control: Control
+) -> None:
+    """OKX keeps an order canceled without a fill 2 h after it ended (orders-history; its order query too), any
+    other finished order for days: the simulator forgets the first kind after `canceled_retention_s`."""
+    filled = await okx.trade.place_order(order(px="49000", sz="0.1", cl_ord_id="filled1"))
+    partly = await okx.trade.place_order(order(px="49000", sz="3", cl_ord_id="partly1"))
+    await control("POST", "price", {"instId": "BTC-USDT", "px": "48995"})  # fills the first, part of the second
+    await okx.trade.cancel_order("BTC-USDT", ord_id=partly.ord_id)
+    unfilled = await okx.trade.place_order(order(px="48000", sz="0.1", cl_ord_id="unfilled1"))
+    await okx.trade.cancel_order("BTC-USDT", ord_id=unfilled.ord_id)
+
+    def listed() -> set[str]:
+        return {o["clOrdId"] for o in sim.exchange.history({"instType": "SPOT"}, sim.now_ms())}
+
+    assert listed() == {"filled1", "partly1", "unfilled1"}
+    sim.exchange.canceled_retention_ms = 0
+    await asyncio.sleep(0.01)
+
+    with pytest.raises(OKXOrderNotFound):
+        await okx.trade.get_order("BTC-USDT", ord_id=unfilled.ord_id)
+    assert listed() == {"filled1", "partly1"}
+    assert (await okx.trade.get_order("BTC-USDT", ord_id=filled.ord_id)).state == "filled"
+    kept = await okx.trade.get_order("BTC-USDT", ord_id=partly.ord_id)
+    assert kept.state == "canceled" and kept.acc_fill_sz > 0
+
+
+async def test_fills_older_than_three_days_are_on_the_fills_history_only(okx: OKXClient, sim: OKXSimulator) -> None:
+    ack = await okx.trade.place_order(order(ord_type="market", px=None, sz="100"))
+    assert len(await okx.trade.get_fills(ord_id=ack.ord_id)) == 1
+    sim.exchange.fills_retention_ms = 0  # the days pass
+    await asyncio.sleep(0.01)
+
+    assert await okx.trade.get_fills(ord_id=ack.ord_id) == []
+    assert len(await okx.trade.get_fills(inst_type="SPOT", ord_id=ack.ord_id, history=True)) == 1

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import Counter
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,8 +15,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.models.base import utcnow
 from app.models.trading import Order, OrderSide, OrderStatus, OrderType, Position, Trade
 from app.services.okx.client import OKXClient
+from app.services.okx.errors import OKXOrderNotFound
 from app.services.okx.simulator import OKXSimulator
 from app.services.trading import order_tracker
 from app.services.trading.executor import TradeExecutor
@@ -341,6 +345,94 @@ async def test_restart_reconciles_open_orders_from_the_database(
         assert row is not None and row.status is OrderStatus.FILLED
     assert tracker.last_gap_fill_orders == 1
     assert await exchange_matches_database(sim, factory)
+
+
+async def _reconciled_hours_later(
+    okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession], order_id: int, *hours: float
+) -> list[Order]:
+    """The order as a tracker's reconciliation leaves it, with the tracker's clock that many hours ahead, in turn."""
+    results = []
+    async with factory() as session:
+        tracker = tracker_for(okx, sim, factory, session)
+        for ahead in hours:
+            tracker.clock = lambda ahead=ahead: utcnow() + timedelta(hours=ahead)
+            reconciled = await tracker.reconcile(order_id)
+            assert reconciled is not None
+            results.append(reconciled)
+    return results
+
+
+async def test_an_order_the_exchange_forgot_is_closed_as_canceled_unfilled_once_okx_would_have_forgotten_it(
+    okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession], risk: ExecutionRiskControl
+) -> None:
+    """OKX forgets an order canceled without a fill 2 h after it ended: its query answers 51603. One canceled
+    behind our back (on OKX's site) while the service was down longer stayed `live` here for ever, asked about at
+    every poll. It is closed as canceled once it was acknowledged longer ago than OKX keeps such an order and the
+    exchange's fills history has none of it; found missing sooner, it is left as it is (nothing is guessed)."""
+    async with factory() as session:
+        executor = TradeExecutor(okx, OrderManager(session), risk)  # no tracker: the service is down
+        order = await executor.place_order(
+            OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.1"), D("48000"))
+        )
+    sim.exchange.cancel("BTC-USDT", order.exchange_order_id, None, sim.now_ms())
+    sim.exchange.canceled_retention_ms = 0  # the hours pass
+    await asyncio.sleep(0.01)
+
+    soon, later = await _reconciled_hours_later(okx, sim, factory, order.id, 0, 4)
+
+    assert soon.status is OrderStatus.LIVE and soon.error_code is None
+    assert (later.status, later.error_code, later.filled_size) == (OrderStatus.CANCELED, "absent_after_retention", 0)
+    async with factory() as session:
+        stored = await session.get(Order, order.id)
+        assert stored is not None and stored.status is OrderStatus.CANCELED and stored.finished_at is not None
+
+
+async def test_an_order_filled_longer_ago_than_okx_lists_fills_gets_them_from_the_fills_history(
+    okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession], risk: ExecutionRiskControl
+) -> None:
+    """/trade/fills keeps 3 days: an order that filled while the service was down longer is reconciled with its
+    fills from fills-history (3 months). Before, its fills never added up to the exchange's accFillSz."""
+    async with factory() as session:
+        executor = TradeExecutor(okx, OrderManager(session), risk)  # no tracker: the service is down
+        order = await executor.place_order(
+            OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.1"), D("49000"))
+        )
+    sim.exchange.set_price("BTC-USDT", D("48900"), sim.now_ms())  # it fills
+    sim.exchange.fills_retention_ms = 0  # the days pass
+    await asyncio.sleep(0.01)
+
+    [later] = await _reconciled_hours_later(okx, sim, factory, order.id, 4 * 24)
+
+    assert (later.status, later.filled_size) == (OrderStatus.FILLED, D("0.1"))
+    assert await exchange_matches_database(sim, factory)
+
+
+async def test_an_order_the_exchange_no_longer_finds_but_that_has_fills_is_left_for_an_operator(
+    okx: OKXClient,
+    sim: OKXSimulator,
+    factory: async_sessionmaker[AsyncSession],
+    risk: ExecutionRiskControl,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Only an unfilled cancel is inferred from absence: an order with fills on the exchange's history that its
+    query no longer finds (a case OKX's retention rules do not explain) keeps its stored state, and an error says
+    it needs reconciling by hand."""
+    async with factory() as session:
+        executor = TradeExecutor(okx, OrderManager(session), risk)
+        order = await executor.place_order(OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("3"), D("49000")))
+    sim.exchange.set_price("BTC-USDT", D("48995"), sim.now_ms())  # part of it fills
+    assert sim.exchange.find_order("BTC-USDT", order.exchange_order_id, None).acc_fill_sz > 0
+
+    async def not_found(*args: Any, **kwargs: Any) -> Any:
+        raise OKXOrderNotFound("Order does not exist.", code="51603")
+
+    monkeypatch.setattr(okx.trade, "get_order", not_found)
+    with caplog.at_level(logging.ERROR, logger="app.services.trading.sync"):
+        [later] = await _reconciled_hours_later(okx, sim, factory, order.id, 4)
+
+    assert (later.status, later.filled_size, later.error_code) == (OrderStatus.LIVE, 0, None)
+    assert "reconcile it by hand" in caplog.text
 
 
 async def test_unknown_exchange_orders_are_recorded_and_flagged(

@@ -61,4 +61,6 @@ class SimulatorConfig:
     timestamp_tolerance_s: float = 30.0
     # Real seconds per second of a cancel-all-after timeOut (tests compress OKX's 10 s minimum with e.g. 0.01).
     dead_man_time_scale: float = 1.0
+    # How long an order canceled without a fill can still be queried and listed in orders-history (OKX: 2 h).
+    canceled_retention_s: float = 2 * 3600.0
     faults: Faults = field(default_factory=Faults)

@@ -37,6 +37,8 @@ CLIENT_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 TAG = re.compile(r"^[A-Za-z0-9]{1,16}$")
 ORDER_TYPES = {"market", "limit", "post_only", "fok", "ioc", "optimal_limit_ioc"}
 TERMINAL = {"filled", "canceled", "mmp_canceled"}
+CANCELED_RETENTION_S = 2 * 3600.0
+FILLS_RETENTION_S = 3 * 86400.0
 ZERO = Decimal(0)
 
 Listener = Callable[[str, dict[str, Any]], None]
@@ -207,9 +209,14 @@ class SimExchange:
         *,
         seed: int = 1,
         uid: str = "610000000000001",
+        canceled_retention_s: float = CANCELED_RETENTION_S,
     ) -> None:
         self.seed = seed
         self.uid = uid
+        # OKX forgets an order canceled without any fill this long after it ended: gone from the order's query
+        # and from orders-history (its pitfalls: "unfilled canceled orders vanish after 2 h"). Tests shorten it.
+        self.canceled_retention_ms = int(canceled_retention_s * 1000)
+        self.fills_retention_ms = int(FILLS_RETENTION_S * 1000)  # /trade/fills (fills-history: 3 months)
         self.instruments = {instrument.inst_id: instrument for instrument in instruments}
         self.markets = {
             inst_id: SyntheticMarket(instrument, random.Random(f"{seed}:{inst_id}"))
@@ -282,6 +289,21 @@ class SimExchange:
         if order is None or (inst_id and order.instrument.inst_id != inst_id):
             return None
         return order
+
+    def query_order(self, inst_id: str | None, ord_id: str | None, cl_ord_id: str | None, now_ms: int) -> SimOrder:
+        """An order as `GET trade/order` finds it: not one OKX no longer keeps (`forgotten`)."""
+        order = self.find_order(inst_id, ord_id, cl_ord_id)
+        if order is None or self.forgotten(order, now_ms):
+            raise SimError("51603", "Order does not exist.")
+        return order
+
+    def forgotten(self, order: SimOrder, now_ms: int) -> bool:
+        """Canceled without a fill, and ended longer ago than OKX keeps such an order."""
+        return (
+            order.state in ("canceled", "mmp_canceled")
+            and order.acc_fill_sz == 0
+            and now_ms - order.u_time > self.canceled_retention_ms
+        )
 
     def mark_price(self, inst_id: str) -> Decimal:
         return self.markets[inst_id].mid
@@ -822,24 +844,26 @@ class SimExchange:
         )
         return [o.to_okx() for o in page]
 
-    def history(self, q: dict[str, Any]) -> list[dict[str, Any]]:
+    def history(self, q: dict[str, Any], now_ms: int) -> list[dict[str, Any]]:
         if not q.get("instType"):
             raise SimError("50014", "Parameter instType can not be empty.")
         begin, end = int(q.get("begin") or 0), int(q.get("end") or 2**63)
         matches = self._order_filter(q)
 
         def keep(o: SimOrder) -> bool:
-            return o.state in TERMINAL and begin <= o.c_time <= end and matches(o)
+            return o.state in TERMINAL and begin <= o.c_time <= end and matches(o) and not self.forgotten(o, now_ms)
 
         page = self._page(
             reversed(self.orders.values()), _ord_id, keep, q.get("after"), q.get("before"), q.get("limit")
         )
         return [o.to_okx() for o in page]
 
-    def fills_query(self, q: dict[str, Any], *, history: bool = False) -> list[dict[str, Any]]:
+    def fills_query(self, q: dict[str, Any], now_ms: int, *, history: bool = False) -> list[dict[str, Any]]:
         if history and not q.get("instType"):
             raise SimError("50014", "Parameter instType can not be empty.")
         begin, end = int(q.get("begin") or 0), int(q.get("end") or 2**63)
+        if not history:  # /trade/fills keeps 3 days
+            begin = max(begin, now_ms - self.fills_retention_ms)
         inst_type, inst_id, ord_id = q.get("instType"), q.get("instId"), q.get("ordId")
         rows = self.fills
         if ord_id:  # an order's own fills: what reconciling one order asks for

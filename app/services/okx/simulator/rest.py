@@ -308,22 +308,19 @@ class RestApi:
         self.exchange.instrument(q.get("instId"))
         if not q.get("ordId") and not q.get("clOrdId"):
             raise SimError("51003", "Either client order ID or order ID is required.")
-        order = self.exchange.find_order(q.get("instId"), q.get("ordId"), q.get("clOrdId"))
-        if order is None:
-            raise SimError("51603", "Order does not exist.")
-        return [order.to_okx()]
+        return [self.exchange.query_order(q.get("instId"), q.get("ordId"), q.get("clOrdId"), self.now_ms()).to_okx()]
 
     async def orders_pending(self, request: web.Request, q: dict[str, Any]) -> list[Any]:
         return self.exchange.pending(q)
 
     async def orders_history(self, request: web.Request, q: dict[str, Any]) -> list[Any]:
-        return self.exchange.history(q)
+        return self.exchange.history(q, self.now_ms())
 
     async def fills(self, request: web.Request, q: dict[str, Any]) -> list[Any]:
-        return self.exchange.fills_query(q)
+        return self.exchange.fills_query(q, self.now_ms())
 
     async def fills_history(self, request: web.Request, q: dict[str, Any]) -> list[Any]:
-        return self.exchange.fills_query(q, history=True)
+        return self.exchange.fills_query(q, self.now_ms(), history=True)
 
     async def balance(self, request: web.Request, q: dict[str, Any]) -> list[Any]:
         currencies = [ccy for ccy in str(q.get("ccy", "")).split(",") if ccy]

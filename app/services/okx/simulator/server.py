@@ -38,7 +38,12 @@ class OKXSimulator:
     def __init__(self, config: SimulatorConfig | None = None, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config or SimulatorConfig()
         self._clock = clock
-        self.exchange = SimExchange(self.config.instruments, self.config.balances, seed=self.config.seed)
+        self.exchange = SimExchange(
+            self.config.instruments,
+            self.config.balances,
+            seed=self.config.seed,
+            canceled_retention_s=self.config.canceled_retention_s,
+        )
         self.rest = RestApi(self.exchange, self.config, clock)
         self.ws = WsHub(self.exchange, self.config, clock, trade=self.rest.trade_op)
         self.app = web.Application(client_max_size=2**20)
