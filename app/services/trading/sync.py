@@ -5,6 +5,7 @@ of work. The executor (after a submit or when reconciling) and the order tracker
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -302,11 +303,17 @@ class ExchangeOrderSync:
     async def _forgotten_unfilled(self, order: Order, now: datetime) -> bool:
         """Whether an acknowledged order the exchange no longer knows ended canceled without a fill: the one kind
         of finished order OKX forgets within days (2 h after it ended). True only when it was acknowledged longer
-        ago than that, none of its fills is stored here and the exchange's fills history (3 months) has none;
-        otherwise nothing is concluded (a young order not found is an anomaly, asked about again at the next poll;
-        one with fills is left for an operator, and said so)."""
+        ago than that, it is not on the exchange's open list, none of its fills is stored here and the exchange's
+        fills history (3 months) has none. Otherwise nothing is concluded: a young order not found is an anomaly,
+        asked about again at the next poll; one with fills is left for an operator, and said so."""
         if not _older_than(order, UNFILLED_CANCELED_KEPT, now):
             return False
+        pending = self.okx.trade.iter_pending_orders(inst_id=order.instrument_id)
+        async with contextlib.aclosing(pending):
+            async for snapshot in pending:
+                if snapshot.ord_id == order.exchange_order_id:  # the query erred: it is open
+                    log.warning("order %s is open on the exchange, though its query did not find it", order.id)
+                    return False
         fills = [
             f
             async for f in self.okx.trade.iter_fills(

@@ -199,7 +199,7 @@ async def test_reconcile_dry_run_then_for_real(cli, okx: OKXClient, sim: OKXSimu
     resting = await _place(okx, factory, _resting("BTC-USDT", "45000"))
     # Behind the service's back: the position grows, and the resting order is canceled on the exchange.
     sim.exchange.positions[SWAP].pos = D("3")
-    sim.exchange.cancel("BTC-USDT", resting.exchange_order_id, None, 0)
+    sim.exchange.cancel("BTC-USDT", resting.exchange_order_id, None, sim.now_ms())
 
     dry = await cli("reconcile", "--dry-run")
 

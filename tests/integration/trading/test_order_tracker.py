@@ -407,6 +407,29 @@ async def test_an_order_filled_longer_ago_than_okx_lists_fills_gets_them_from_th
     assert await exchange_matches_database(sim, factory)
 
 
+async def test_an_open_order_its_query_wrongly_does_not_find_is_not_closed(
+    okx: OKXClient,
+    sim: OKXSimulator,
+    factory: async_sessionmaker[AsyncSession],
+    risk: ExecutionRiskControl,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The exchange's open list is asked too: an order still on it stays open whatever its query answered."""
+    async with factory() as session:
+        executor = TradeExecutor(okx, OrderManager(session), risk)
+        order = await executor.place_order(
+            OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.1"), D("48000"))
+        )
+
+    async def not_found(*args: Any, **kwargs: Any) -> Any:
+        raise OKXOrderNotFound("Order does not exist.", code="51603")
+
+    monkeypatch.setattr(okx.trade, "get_order", not_found)
+    [later] = await _reconciled_hours_later(okx, sim, factory, order.id, 4)
+
+    assert (later.status, later.error_code) == (OrderStatus.LIVE, None)
+
+
 async def test_an_order_the_exchange_no_longer_finds_but_that_has_fills_is_left_for_an_operator(
     okx: OKXClient,
     sim: OKXSimulator,
@@ -422,6 +445,7 @@ async def test_an_order_the_exchange_no_longer_finds_but_that_has_fills_is_left_
         executor = TradeExecutor(okx, OrderManager(session), risk)
         order = await executor.place_order(OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("3"), D("49000")))
     sim.exchange.set_price("BTC-USDT", D("48995"), sim.now_ms())  # part of it fills
+    sim.exchange.cancel("BTC-USDT", order.exchange_order_id, None, sim.now_ms())  # and the rest is canceled
     assert sim.exchange.find_order("BTC-USDT", order.exchange_order_id, None).acc_fill_sz > 0
 
     async def not_found(*args: Any, **kwargs: Any) -> Any:
