@@ -312,6 +312,10 @@ async def test_history_and_fill_pagination(okx: OKXClient) -> None:
     assert len({f.trade_id for f in fills}) == len(fills)
     with pytest.raises(ValueError, match="begin_ms"):  # OKX would page that from the oldest end
         okx.trade.iter_order_history("SPOT", begin_ms=1)
+    oldest = await okx.trade.get_order_history("SPOT", begin_ms=1, limit=2)  # `begin` alone: closest to it
+    assert [o.cl_ord_id for o in oldest] == ["h1", "h0"]
+    newest_fills = await okx.trade.get_fills(inst_id="BTC-USDT", begin_ms=1, limit=2)  # fills: still the newest
+    assert [f.bill_id for f in newest_fills] == [f.bill_id for f in fills[:2]]
 
 
 async def test_pages_of_open_orders_and_of_one_orders_fills_among_many_finished(okx: OKXClient) -> None:
@@ -326,7 +330,8 @@ async def test_pages_of_open_orders_and_of_one_orders_fills_among_many_finished(
 
     assert [o.ord_id for o in await okx.trade.get_pending_orders()] == open_ids
     assert [o.ord_id for o in await okx.trade.get_pending_orders(after=open_ids[0], limit=2)] == open_ids[1:3]
-    assert [o.ord_id for o in await okx.trade.get_pending_orders(before=open_ids[-1], limit=2)] == open_ids[:2]
+    # `before` alone: the rows closest to it (OKX's pagination guide), still newest first.
+    assert [o.ord_id for o in await okx.trade.get_pending_orders(before=open_ids[-1], limit=2)] == open_ids[1:3]
     assert await okx.trade.get_pending_orders(inst_id="ETH-USDT") == []
 
     fills = await okx.trade.get_fills(ord_id=walker.ord_id)

@@ -804,14 +804,19 @@ class SimExchange:
         after: str | None,
         before: str | None,
         limit: Any,
+        *,
+        from_the_oldest: bool = False,
     ) -> list[Any]:
         """OKX's pagination over rows given newest first (by `key`): `after` = older than that id, `before` = newer
-        than it, at most `limit` (100). Stops as soon as the page is full."""
+        than it, at most `limit` (100), newest first. Given `before` alone (or `from_the_oldest`: orders-history
+        given `begin` alone), OKX answers the rows *closest to it*, the oldest of those that match (its
+        pagination guide); otherwise the newest, and the walk stops as soon as the page is full."""
         try:
             size = min(100, max(1, int(limit))) if limit not in (None, "") else 100
             older_than, newer_than = (int(after) if after else None), (int(before) if before else None)
         except ValueError:
             raise SimError("51000", "Parameter limit error") from None
+        oldest = from_the_oldest or (newer_than is not None and older_than is None)
         page: list[Any] = []
         for row in newest_first:
             position = key(row)
@@ -819,9 +824,9 @@ class SimExchange:
                 break
             if (older_than is None or position < older_than) and keep(row):
                 page.append(row)
-                if len(page) == size:
+                if len(page) == size and not oldest:
                     break
-        return page
+        return page[-size:]
 
     @staticmethod
     def _order_filter(q: dict[str, Any]) -> Callable[[SimOrder], bool]:
@@ -854,7 +859,13 @@ class SimExchange:
             return o.state in TERMINAL and begin <= o.c_time <= end and matches(o) and not self.forgotten(o, now_ms)
 
         page = self._page(
-            reversed(self.orders.values()), _ord_id, keep, q.get("after"), q.get("before"), q.get("limit")
+            reversed(self.orders.values()),
+            _ord_id,
+            keep,
+            q.get("after"),
+            q.get("before"),
+            q.get("limit"),
+            from_the_oldest=bool(q.get("begin")) and not q.get("after") and not q.get("before"),
         )
         return [o.to_okx() for o in page]
 
