@@ -418,6 +418,7 @@ class TradeExecutor:
         order = await self._get(order_id)
         if order.status.is_terminal:
             raise OrderNotCancelable(f"order {order_id} is already {order.status.value}")
+        await self.session.commit()  # no row lock held across the exchange's calls below
         amend = AmendRequest(
             inst_id=order.instrument_id,
             ord_id=order.exchange_order_id,

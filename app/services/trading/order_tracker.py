@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -347,7 +347,7 @@ class OrderTracker:
         await self._finish(order, item)
         return order
 
-    async def reconcile(self, order_id: int) -> Order | None:
+    async def reconcile(self, order_id: int, *, still_open: Collection[str] | None = None) -> Order | None:
         async with self._session() as session:
             order = await session.get(Order, order_id)
             await session.commit()  # no lock held while the exchange is asked
@@ -355,7 +355,7 @@ class OrderTracker:
                 self._tracked.pop(order_id, None)
                 return None
             async with self._one_at_a_time(order.client_order_id or order.exchange_order_id or str(order.id)):
-                order = await ExchangeOrderSync(self.okx, session).reconcile(order, self.clock())
+                order = await ExchangeOrderSync(self.okx, session).reconcile(order, self.clock(), still_open=still_open)
                 await session.commit()
         await self._finish(order, {"source": "rest"})
         return order
@@ -400,7 +400,7 @@ class OrderTracker:
                 continue  # its apply failed: the next gap fill or poll
             try:  # never acknowledged, or not in the pages read: ask about this one
                 asked += 1
-                await self.reconcile(order_id)
+                await self.reconcile(order_id, still_open=still_open)
                 touched += 1
             except OKXError as exc:
                 log.warning("order tracker: reconciling order %s failed, will retry: %s", order_id, exc)

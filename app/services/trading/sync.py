@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -247,12 +247,14 @@ class ExchangeOrderSync:
         await self.session.commit()  # it holds nothing now: its commit runs the events' effects (metrics, feeds)
         return SyncResult(order, 1, missing_fills=snapshot.acc_fill_sz > order.filled_size)
 
-    async def reconcile(self, order: Order, now: datetime) -> Order:
+    async def reconcile(self, order: Order, now: datetime, *, still_open: Collection[str] | None = None) -> Order:
         """Ask the exchange about `order` (by ordId, else clOrdId) and apply the answer, fills included.
 
         "Not found" fails the order only when it was never acknowledged and its expTime (plus a margin for clock
-        error) has passed: OKX never executes a request after its expTime, so only then is absence a proof.
-        Flushes; the caller commits.
+        error) has passed: OKX never executes a request after its expTime, so only then is absence a proof. An
+        acknowledged order not found is closed only as OKX's retention rules prove (`_forgotten_unfilled`);
+        `still_open`, the exchange's open orders' ids when the caller has just listed them, spares listing them
+        again. Flushes; the caller commits.
         """
         order_id = order.id
         try:
@@ -260,8 +262,13 @@ class ExchangeOrderSync:
                 snapshot = await self.okx.trade.get_order(order.instrument_id, ord_id=order.exchange_order_id)
             else:
                 snapshot = await self.okx.trade.get_order(order.instrument_id, cl_ord_id=order.client_order_id)
-        except (OKXOrderNotFound, OKXInstrumentNotFound):  # no such instrument: no such order either
-            forgotten = order.exchange_order_id is not None and await self._forgotten_unfilled(order, now)
+        except (OKXOrderNotFound, OKXInstrumentNotFound) as exc:  # no such instrument: no such order either
+            forgotten = (
+                isinstance(exc, OKXOrderNotFound)  # a delisted instrument's lists are not asked about
+                and order.exchange_order_id is not None
+                and not order.status.is_terminal
+                and await self._forgotten_unfilled(order, now, still_open)
+            )
             order = await self.orders.lock(order_id)
             deadline = order.submit_expires_at
             if order.exchange_order_id is None and deadline is not None and now > deadline + EXP_TIME_MARGIN:
@@ -285,9 +292,11 @@ class ExchangeOrderSync:
         if snapshot.acc_fill_sz > 0:
             fills = [f async for f in self.okx.trade.iter_fills(inst_id=order.instrument_id, ord_id=snapshot.ord_id)]
             listed = sum((f.fill_sz for f in fills), Decimal(0))
-            if listed < snapshot.acc_fill_sz and _older_than(order, FILLS_KEPT, now):
-                # Fills older than /trade/fills keeps (3 days) are on fills-history only.
-                fills = [
+            if order.filled_size + listed < snapshot.acc_fill_sz and _older_than(order, FILLS_KEPT, now):
+                # Short even were every listed fill new: the others are older than /trade/fills keeps (3 days), on
+                # fills-history only (which may not list the newest yet: both are kept, each fill once).
+                seen = {f.trade_id for f in fills}
+                fills += [
                     f
                     async for f in self.okx.trade.iter_fills(
                         inst_type=instrument_type_of(order.instrument_id),
@@ -295,12 +304,13 @@ class ExchangeOrderSync:
                         ord_id=snapshot.ord_id,
                         history=True,
                     )
+                    if f.trade_id not in seen
                 ]
         order = await self.orders.lock(order_id)
         await self.apply(snapshot, fills, order=order)
         return order
 
-    async def _forgotten_unfilled(self, order: Order, now: datetime) -> bool:
+    async def _forgotten_unfilled(self, order: Order, now: datetime, still_open: Collection[str] | None) -> bool:
         """Whether an acknowledged order the exchange no longer knows ended canceled without a fill: the one kind
         of finished order OKX forgets within days (2 h after it ended). True only when it was acknowledged longer
         ago than that, it is not on the exchange's open list, none of its fills is stored here and the exchange's
@@ -308,12 +318,13 @@ class ExchangeOrderSync:
         asked about again at the next poll; one with fills is left for an operator, and said so."""
         if not _older_than(order, UNFILLED_CANCELED_KEPT, now):
             return False
-        pending = self.okx.trade.iter_pending_orders(inst_id=order.instrument_id)
-        async with contextlib.aclosing(pending):
-            async for snapshot in pending:
-                if snapshot.ord_id == order.exchange_order_id:  # the query erred: it is open
-                    log.warning("order %s is open on the exchange, though its query did not find it", order.id)
-                    return False
+        if still_open is None:
+            pending = self.okx.trade.iter_pending_orders(inst_id=order.instrument_id)
+            async with contextlib.aclosing(pending):
+                still_open = {snapshot.ord_id async for snapshot in pending}
+        if order.exchange_order_id in still_open:  # the query erred: it is open
+            log.warning("order %s is open on the exchange, though its query did not find it", order.id)
+            return False
         fills = [
             f
             async for f in self.okx.trade.iter_fills(
@@ -324,16 +335,25 @@ class ExchangeOrderSync:
             )
         ]
         if fills or order.filled_size != 0:
-            log.error(
-                "order %s (%s) is no longer known to the exchange but has fills (%d listed, %s stored): its end "
-                "is not inferred; reconcile it by hand",
-                order.id,
-                order.exchange_order_id,
-                len(fills),
-                order.filled_size,
-            )
+            if order.id not in _REPORTED:  # once: a gap fill asks about it again every minute
+                if len(_REPORTED) >= MAX_REPORTED:
+                    _REPORTED.clear()
+                _REPORTED.add(order.id)
+                log.error(
+                    "order %s (%s) is no longer known to the exchange but has fills (%d listed, %s stored): its end "
+                    "is not inferred; reconcile it by hand",
+                    order.id,
+                    order.exchange_order_id,
+                    len(fills),
+                    order.filled_size,
+                )
             return False
         return True
+
+
+# The orders `_forgotten_unfilled` has reported as needing an operator (this process's, bounded).
+_REPORTED: set[int] = set()
+MAX_REPORTED = 10_000
 
 
 def _older_than(order: Order, age: timedelta, now: datetime) -> bool:

@@ -20,7 +20,7 @@ from app.models.trading import Order, OrderSide, OrderStatus, OrderType, Positio
 from app.services.okx.client import OKXClient
 from app.services.okx.errors import OKXOrderNotFound
 from app.services.okx.simulator import OKXSimulator
-from app.services.trading import order_tracker
+from app.services.trading import order_tracker, sync
 from app.services.trading.executor import TradeExecutor
 from app.services.trading.order_manager import OrderManager, OrderParams
 from app.services.trading.order_tracker import OrderTracker
@@ -407,6 +407,37 @@ async def test_an_order_filled_longer_ago_than_okx_lists_fills_gets_them_from_th
     assert await exchange_matches_database(sim, factory)
 
 
+async def test_the_fills_history_is_read_only_when_the_fills_stored_and_listed_fall_short(
+    okx: OKXClient,
+    sim: OKXSimulator,
+    factory: async_sessionmaker[AsyncSession],
+    risk: ExecutionRiskControl,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An order resting for days: part of it filled 4 days ago (on fills-history only), the rest now. Its first
+    reconciliation reads the old fill from fills-history; the next, with that fill stored and the new ones listed,
+    does not ask fills-history again."""
+    async with factory() as session:
+        executor = TradeExecutor(okx, OrderManager(session), risk)
+        order = await executor.place_order(OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("3"), D("49000")))
+    four_days_ago = sim.now_ms() - 4 * 86_400_000
+    sim.exchange.set_price("BTC-USDT", D("48995"), four_days_ago)  # part of it fills, then
+    original, history_reads = okx.trade.get_fills, []
+
+    async def get_fills(**kwargs: Any) -> Any:
+        history_reads.extend([kwargs] if kwargs.get("history") else [])
+        return await original(**kwargs)
+
+    monkeypatch.setattr(okx.trade, "get_fills", get_fills)
+    [partly] = await _reconciled_hours_later(okx, sim, factory, order.id, 4 * 24)
+    sim.exchange.set_price("BTC-USDT", D("48000"), sim.now_ms())  # the rest fills now
+    [filled] = await _reconciled_hours_later(okx, sim, factory, order.id, 4 * 24)
+
+    assert 0 < partly.filled_size < 3 and len(history_reads) == 1
+    assert (filled.status, filled.filled_size, len(history_reads)) == (OrderStatus.FILLED, 3, 1)
+    assert await exchange_matches_database(sim, factory)
+
+
 async def test_an_open_order_its_query_wrongly_does_not_find_is_not_closed(
     okx: OKXClient,
     sim: OKXSimulator,
@@ -452,11 +483,13 @@ async def test_an_order_the_exchange_no_longer_finds_but_that_has_fills_is_left_
         raise OKXOrderNotFound("Order does not exist.", code="51603")
 
     monkeypatch.setattr(okx.trade, "get_order", not_found)
+    monkeypatch.setattr(sync, "_REPORTED", set())  # what this process has reported, as if it had just started
     with caplog.at_level(logging.ERROR, logger="app.services.trading.sync"):
-        [later] = await _reconciled_hours_later(okx, sim, factory, order.id, 4)
+        [later, again] = await _reconciled_hours_later(okx, sim, factory, order.id, 4, 5)
 
     assert (later.status, later.filled_size, later.error_code) == (OrderStatus.LIVE, 0, None)
-    assert "reconcile it by hand" in caplog.text
+    assert again.status is OrderStatus.LIVE
+    assert caplog.text.count("reconcile it by hand") == 1  # said once, not at every gap fill
 
 
 async def test_unknown_exchange_orders_are_recorded_and_flagged(

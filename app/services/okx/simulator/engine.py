@@ -865,7 +865,7 @@ class SimExchange:
             q.get("after"),
             q.get("before"),
             q.get("limit"),
-            from_the_oldest=bool(q.get("begin")) and not q.get("after") and not q.get("before"),
+            from_the_oldest=bool(q.get("begin")) and not any(q.get(name) for name in ("end", "after", "before")),
         )
         return [o.to_okx() for o in page]
 
