@@ -387,6 +387,44 @@ async def test_an_order_the_exchange_forgot_is_closed_as_canceled_unfilled_once_
         assert stored is not None and stored.status is OrderStatus.CANCELED and stored.finished_at is not None
 
 
+async def test_a_start_after_a_long_outage_closes_the_orders_okx_forgot_and_keeps_the_open_ones(
+    okx: OKXClient,
+    sim: OKXSimulator,
+    factory: async_sessionmaker[AsyncSession],
+    risk: ExecutionRiskControl,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The start-up gap fill (the path a restart takes): the open list it reads is the one the judgement uses, so
+    no order is listed again, and an order still open stays open."""
+    async with factory() as session:
+        executor = TradeExecutor(okx, OrderManager(session), risk)  # no tracker: the service is down
+        params = OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.1"), D("48000"))
+        forgotten, still_open = await executor.place_order(params), await executor.place_order(params)
+    sim.exchange.cancel("BTC-USDT", forgotten.exchange_order_id, None, sim.now_ms())
+    sim.exchange.canceled_retention_ms = 0  # the hours pass
+    await asyncio.sleep(0.01)
+    listings = Counter[str]()
+    original = okx.trade.get_pending_orders
+
+    async def counted(**kwargs: Any) -> Any:
+        listings[str(kwargs.get("inst_id"))] += 1
+        return await original(**kwargs)
+
+    monkeypatch.setattr(okx.trade, "get_pending_orders", counted)
+    async with factory() as session:
+        tracker = tracker_for(okx, sim, factory, session)
+        tracker.clock = lambda: utcnow() + timedelta(hours=4)
+        await tracker.start()
+        await tracker.stop()
+
+    async with factory() as session:
+        closed, kept = await session.get(Order, forgotten.id), await session.get(Order, still_open.id)
+    assert closed is not None and (closed.status, closed.error_code) == (OrderStatus.CANCELED, "absent_after_retention")
+    assert kept is not None and kept.status is OrderStatus.LIVE
+    assert set(listings) == {"None"}  # the gap fills' listings of every open order, none of one instrument's
+    assert await exchange_matches_database(sim, factory)
+
+
 async def test_an_order_filled_longer_ago_than_okx_lists_fills_gets_them_from_the_fills_history(
     okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession], risk: ExecutionRiskControl
 ) -> None:
