@@ -296,16 +296,8 @@ class ExchangeOrderSync:
                 # Short even were every listed fill new: the others are older than /trade/fills keeps (3 days), on
                 # fills-history only (which may not list the newest yet: both are kept, each fill once).
                 seen = {f.trade_id for f in fills}
-                fills += [
-                    f
-                    async for f in self.okx.trade.iter_fills(
-                        inst_type=instrument_type_of(order.instrument_id),
-                        inst_id=order.instrument_id,
-                        ord_id=snapshot.ord_id,
-                        history=True,
-                    )
-                    if f.trade_id not in seen
-                ]
+                history = await self._fills_history(order.instrument_id, snapshot.ord_id)
+                fills += [f for f in history if f.trade_id not in seen]
         order = await self.orders.lock(order_id)
         await self.apply(snapshot, fills, order=order)
         return order
@@ -325,15 +317,7 @@ class ExchangeOrderSync:
         if order.exchange_order_id in still_open:  # the query erred: it is open
             log.warning("order %s is open on the exchange, though its query did not find it", order.id)
             return False
-        fills = [
-            f
-            async for f in self.okx.trade.iter_fills(
-                inst_type=instrument_type_of(order.instrument_id),
-                inst_id=order.instrument_id,
-                ord_id=order.exchange_order_id,
-                history=True,
-            )
-        ]
+        fills = await self._fills_history(order.instrument_id, order.exchange_order_id)
         if fills or order.filled_size != 0:
             if order.id not in _REPORTED:  # once: a gap fill asks about it again every minute
                 if len(_REPORTED) >= MAX_REPORTED:
@@ -349,6 +333,13 @@ class ExchangeOrderSync:
                 )
             return False
         return True
+
+    async def _fills_history(self, instrument_id: str, ord_id: str | None) -> list[okx.Fill]:
+        """An order's fills of the last 3 months (`fills-history`; `/trade/fills` keeps 3 days)."""
+        listed = self.okx.trade.iter_fills(
+            inst_type=instrument_type_of(instrument_id), inst_id=instrument_id, ord_id=ord_id, history=True
+        )
+        return [fill async for fill in listed]
 
 
 # The orders `_forgotten_unfilled` has reported as needing an operator (this process's, bounded).

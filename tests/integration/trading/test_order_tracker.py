@@ -347,6 +347,26 @@ async def test_restart_reconciles_open_orders_from_the_database(
     assert await exchange_matches_database(sim, factory)
 
 
+async def _buys_placed_while_down(
+    okx: OKXClient,
+    factory: async_sessionmaker[AsyncSession],
+    risk: ExecutionRiskControl,
+    size: str,
+    price: str,
+    count: int = 1,
+) -> list[Order]:
+    """Limit buys of BTC-USDT placed with no tracker running (the service is down after placing them)."""
+    async with factory() as session:
+        executor = TradeExecutor(okx, OrderManager(session), risk)
+        params = OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D(size), D(price))
+        return [await executor.place_order(params) for _ in range(count)]
+
+
+async def _order_not_found(*args: Any, **kwargs: Any) -> Any:
+    """`OKXTrade.get_order` as OKX answers for an order it does not know."""
+    raise OKXOrderNotFound("Order does not exist.", code="51603")
+
+
 async def _reconciled_hours_later(
     okx: OKXClient, sim: OKXSimulator, factory: async_sessionmaker[AsyncSession], order_id: int, *hours: float
 ) -> list[Order]:
@@ -369,11 +389,7 @@ async def test_an_order_the_exchange_forgot_is_closed_as_canceled_unfilled_once_
     behind our back (on OKX's site) while the service was down longer stayed `live` here for ever, asked about at
     every poll. It is closed as canceled once it was acknowledged longer ago than OKX keeps such an order and the
     exchange's fills history has none of it; found missing sooner, it is left as it is (nothing is guessed)."""
-    async with factory() as session:
-        executor = TradeExecutor(okx, OrderManager(session), risk)  # no tracker: the service is down
-        order = await executor.place_order(
-            OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.1"), D("48000"))
-        )
+    [order] = await _buys_placed_while_down(okx, factory, risk, "0.1", "48000")
     sim.exchange.cancel("BTC-USDT", order.exchange_order_id, None, sim.now_ms())
     sim.exchange.canceled_retention_ms = 0  # the hours pass
     await asyncio.sleep(0.01)
@@ -396,10 +412,7 @@ async def test_a_start_after_a_long_outage_closes_the_orders_okx_forgot_and_keep
 ) -> None:
     """The start-up gap fill (the path a restart takes): the open list it reads is the one the judgement uses, so
     no order is listed again, and an order still open stays open."""
-    async with factory() as session:
-        executor = TradeExecutor(okx, OrderManager(session), risk)  # no tracker: the service is down
-        params = OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.1"), D("48000"))
-        forgotten, still_open = await executor.place_order(params), await executor.place_order(params)
+    forgotten, still_open = await _buys_placed_while_down(okx, factory, risk, "0.1", "48000", count=2)
     sim.exchange.cancel("BTC-USDT", forgotten.exchange_order_id, None, sim.now_ms())
     sim.exchange.canceled_retention_ms = 0  # the hours pass
     await asyncio.sleep(0.01)
@@ -430,11 +443,7 @@ async def test_an_order_filled_longer_ago_than_okx_lists_fills_gets_them_from_th
 ) -> None:
     """/trade/fills keeps 3 days: an order that filled while the service was down longer is reconciled with its
     fills from fills-history (3 months). Before, its fills never added up to the exchange's accFillSz."""
-    async with factory() as session:
-        executor = TradeExecutor(okx, OrderManager(session), risk)  # no tracker: the service is down
-        order = await executor.place_order(
-            OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.1"), D("49000"))
-        )
+    [order] = await _buys_placed_while_down(okx, factory, risk, "0.1", "49000")
     sim.exchange.set_price("BTC-USDT", D("48900"), sim.now_ms())  # it fills
     sim.exchange.fills_retention_ms = 0  # the days pass
     await asyncio.sleep(0.01)
@@ -455,9 +464,7 @@ async def test_the_fills_history_is_read_only_when_the_fills_stored_and_listed_f
     """An order resting for days: part of it filled 4 days ago (on fills-history only), the rest now. Its first
     reconciliation reads the old fill from fills-history; the next, with that fill stored and the new ones listed,
     does not ask fills-history again."""
-    async with factory() as session:
-        executor = TradeExecutor(okx, OrderManager(session), risk)
-        order = await executor.place_order(OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("3"), D("49000")))
+    [order] = await _buys_placed_while_down(okx, factory, risk, "3", "49000")
     four_days_ago = sim.now_ms() - 4 * 86_400_000
     sim.exchange.set_price("BTC-USDT", D("48995"), four_days_ago)  # part of it fills, then
     original, history_reads = okx.trade.get_fills, []
@@ -484,16 +491,8 @@ async def test_an_open_order_its_query_wrongly_does_not_find_is_not_closed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The exchange's open list is asked too: an order still on it stays open whatever its query answered."""
-    async with factory() as session:
-        executor = TradeExecutor(okx, OrderManager(session), risk)
-        order = await executor.place_order(
-            OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("0.1"), D("48000"))
-        )
-
-    async def not_found(*args: Any, **kwargs: Any) -> Any:
-        raise OKXOrderNotFound("Order does not exist.", code="51603")
-
-    monkeypatch.setattr(okx.trade, "get_order", not_found)
+    [order] = await _buys_placed_while_down(okx, factory, risk, "0.1", "48000")
+    monkeypatch.setattr(okx.trade, "get_order", _order_not_found)
     [later] = await _reconciled_hours_later(okx, sim, factory, order.id, 4)
 
     assert (later.status, later.error_code) == (OrderStatus.LIVE, None)
@@ -510,17 +509,12 @@ async def test_an_order_the_exchange_no_longer_finds_but_that_has_fills_is_left_
     """Only an unfilled cancel is inferred from absence: an order with fills on the exchange's history that its
     query no longer finds (a case OKX's retention rules do not explain) keeps its stored state, and an error says
     it needs reconciling by hand."""
-    async with factory() as session:
-        executor = TradeExecutor(okx, OrderManager(session), risk)
-        order = await executor.place_order(OrderParams("BTC-USDT", OrderSide.BUY, OrderType.LIMIT, D("3"), D("49000")))
+    [order] = await _buys_placed_while_down(okx, factory, risk, "3", "49000")
     sim.exchange.set_price("BTC-USDT", D("48995"), sim.now_ms())  # part of it fills
     sim.exchange.cancel("BTC-USDT", order.exchange_order_id, None, sim.now_ms())  # and the rest is canceled
     assert sim.exchange.find_order("BTC-USDT", order.exchange_order_id, None).acc_fill_sz > 0
 
-    async def not_found(*args: Any, **kwargs: Any) -> Any:
-        raise OKXOrderNotFound("Order does not exist.", code="51603")
-
-    monkeypatch.setattr(okx.trade, "get_order", not_found)
+    monkeypatch.setattr(okx.trade, "get_order", _order_not_found)
     monkeypatch.setattr(sync, "_REPORTED", set())  # what this process has reported, as if it had just started
     with caplog.at_level(logging.ERROR, logger="app.services.trading.sync"):
         [later, again] = await _reconciled_hours_later(okx, sim, factory, order.id, 4, 5)
