@@ -131,7 +131,8 @@ class Results:
     started: list[float] = field(default_factory=list)  # when each latency began (perf_counter), in the same order
     statuses: Counter[str] = field(default_factory=Counter)
     accepted: list[str] = field(default_factory=list)  # client order ids the service answered as placed
-    refused: list[str] = field(default_factory=list)  # those answered 200/201 as rejected or failed (errors too)
+    # Answered as rejected or failed, or refused with the row it closed named (errors too).
+    refused: list[str] = field(default_factory=list)
     # Answered `unknown` (the exchange's answer was lost): placed or not, the service finds out; checked at the end
     # against how it found out.
     unknown: list[str] = field(default_factory=list)
@@ -430,6 +431,8 @@ async def _send(
     else:
         if status in (200, 201):  # refused after it was written (the exchange said no): its client knows
             results.refused.append(answer["client_order_id"])
+        elif isinstance(details := (answer.get("error") or {}).get("details"), dict) and "client_order_id" in details:
+            results.refused.append(details["client_order_id"])  # a 429 over OKX's cap names the row it closed
         results.errors.append(f"{path} → {status}: {str(answer)[:200]}")
 
 

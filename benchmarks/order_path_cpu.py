@@ -190,7 +190,8 @@ async def main() -> None:
     factory = create_session_factory(engine, direct=lane)
     ids = itertools.count(1)
     await _round(factory, 50, ids, _Clocks(postgres=False))  # warm-up: statement caches, prepared statements, pool
-    clocks = _Clocks(postgres=not args.ours_only)  # PostgreSQL's processes now include the backends of this process's connections
+    # PostgreSQL's processes now include the backends of this process's connections.
+    clocks = _Clocks(postgres=not args.ours_only)
     rounds = [await _round(factory, args.orders, ids, clocks) for _ in range(args.rounds)]
     if lane is not None:
         await lane.close()

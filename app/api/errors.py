@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.services.okx.errors import OKXError, OKXRateLimitError, OKXServiceUnavailable, OKXTransportError
 from app.services.trading.errors import (
+    ExchangeRateLimited,
     FillsBehind,
     NotLeader,
     OrderNotCancelable,
@@ -117,6 +118,12 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("database unavailable: %s", exc)
         message = "the database cannot be reached"
         return error_response(503, "database_unavailable", message, headers={"Retry-After": "1"})
+
+    @app.exception_handler(ExchangeRateLimited)
+    async def _order_not_sent(_: Request, exc: ExchangeRateLimited) -> JSONResponse:
+        # A new order over OKX's limit: nothing sent; the row written ahead is closed as rejected (its ids here).
+        details = {"okx_code": exc.okx_code, "order_id": exc.order_id, "client_order_id": exc.client_order_id}
+        return error_response(429, "exchange_rate_limited", exc.message, details, {"Retry-After": "1"})
 
     @app.exception_handler(OKXRateLimitError)
     async def _exchange_rate_limited(_: Request, exc: OKXRateLimitError) -> JSONResponse:

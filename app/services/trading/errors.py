@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.services.trading.risk import RiskCheckResult
 
 __all__ = [
+    "ExchangeRateLimited",
     "FillsBehind",
     "NotLeader",
     "OrderNotCancelable",
@@ -28,6 +29,17 @@ class RiskRejected(TradingError):
         self.order_id = order_id  # the refused order as stored (rejected, with the risk code), if one was
         self.code = str(result.code)
         self.reason = result.reason or ""
+
+
+class ExchangeRateLimited(TradingError):
+    """OKX's order rate limit was used up for longer than the client may wait, so nothing was sent (HTTP 429, retry).
+    The order written ahead is closed as `rejected` and its idempotency key released; its ids go back with the
+    refusal so that the caller can match its own request to that row."""
+
+    def __init__(self, message: str, *, okx_code: str, order_id: int, client_order_id: str) -> None:
+        super().__init__(message)
+        self.message, self.okx_code = message, okx_code
+        self.order_id, self.client_order_id = order_id, client_order_id
 
 
 class UnsupportedExecution(TradingError):

@@ -37,7 +37,13 @@ from app.services.okx.errors import (
 from app.services.okx.market import instrument_type_of
 from app.services.okx.trade import AmendRequest, OrderRequest
 from app.services.trading.admission import FillLagGate, OrderAdmission
-from app.services.trading.errors import OrderNotCancelable, OrderNotFound, RiskRejected, UnsupportedExecution
+from app.services.trading.errors import (
+    ExchangeRateLimited,
+    OrderNotCancelable,
+    OrderNotFound,
+    RiskRejected,
+    UnsupportedExecution,
+)
 from app.services.trading.events import record_event
 from app.services.trading.metrics import INTERNAL_OVERHEAD, SUBMIT_SECONDS, WORK_RECEIVED_AT
 from app.services.trading.order_manager import OrderManager, OrderParams
@@ -283,7 +289,9 @@ class TradeExecutor:
             await self.orders.transition(order, OrderTrigger.REJECTED, error_code=exc.code, error_message=exc.message)
             order.idempotency_key = None
             await self.session.commit()
-            raise
+            raise ExchangeRateLimited(
+                exc.message, okx_code=exc.code, order_id=order.id, client_order_id=order.client_order_id
+            ) from exc
         except OKXAPIError as exc:
             SUBMIT_SECONDS.observe(time.perf_counter() - sent)
             log.warning("order rejected by OKX: %s %s", exc.code, exc.message)

@@ -41,6 +41,12 @@ async def test_exchange_rate_limit_used_up_is_429_at_once_and_the_order_is_close
     listed = (await api.client.get("/api/v1/trading/orders", headers=trade)).json()["items"]
     refused = [o for o in listed if o["id"] != first.json()["id"]]
     assert [(o["status"], o["error_code"]) for o in refused] == [("rejected", "50011")]  # closed, not pending
+    details = second.json()["error"]["details"]  # the refusal names the row it closed, so the caller can match it
+    assert details == {
+        "okx_code": "50011",
+        "order_id": refused[0]["id"],
+        "client_order_id": refused[0]["client_order_id"],
+    }
 
     # The limit frees up: the same idempotency key places the order now (the refused one released it).
     client._limiter = RateLimiter()

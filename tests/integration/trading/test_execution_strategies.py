@@ -8,10 +8,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models.base import utcnow
-from app.models.trading import Execution, ExecutionStatus, InstrumentType, OrderSide, OrderType, TradeMode
+from app.models.trading import Execution, ExecutionStatus, InstrumentType, Order, OrderSide, OrderType, TradeMode
+from app.services.okx.constants import LimitKey, RateLimit
+from app.services.okx.ratelimit import RateLimiter
 from app.services.okx.simulator import OKXSimulator
 from app.services.trading.execution_strategies import (
     IcebergExecution,
@@ -220,3 +223,26 @@ async def test_every_child_passes_the_risk_checks(executor: TradeExecutor) -> No
     assert children == []  # refused before anything was sent, three times
     assert strategy.execution is not None and strategy.execution.status is ExecutionStatus.FAILED
     assert "price_deviation_too_large" in (strategy.execution.error_message or "")
+
+
+async def test_a_child_over_okxs_rate_limit_is_closed_as_rejected_and_placed_again_once_it_frees(
+    executor: TradeExecutor, db_session: AsyncSession, sim: OKXSimulator
+) -> None:
+    client = executor.okx
+    client._limiter = RateLimiter(limits={("POST", "/api/v5/trade/order"): RateLimit(1, 60, LimitKey.INSTRUMENT)})
+    client.max_rate_wait_s = 0.05
+    await executor.place_order(buy("0.01", "49000"))  # uses the instrument's one order for the minute
+
+    def limit_frees() -> None:
+        client._limiter = RateLimiter()
+
+    strategy = LimitExecution(executor, {"timeout": 10}, clock=ManualClock(on_sleep=limit_frees))
+    children = await strategy.execute(buy("0.02", "50500"))  # marketable: it fills once placed
+
+    assert strategy.execution is not None and strategy.execution.status is ExecutionStatus.COMPLETED
+    (placed,) = children
+    assert placed.filled_size == D("0.02") and placed.exchange_order_id is not None
+    rows = (await db_session.execute(select(Order).where(Order.execution_id == strategy.execution.id))).scalars()
+    refused = [o for o in rows if o.id != placed.id]
+    assert [(o.status.value, o.error_code) for o in refused] == [("rejected", "50011")]  # nothing sent: closed
+    assert sim.exchange.state()["orders"][-1]["clOrdId"] == placed.client_order_id  # the refused one never went

@@ -31,9 +31,9 @@ from app.models.trading import (
     OrderType,
     TradeMode,
 )
-from app.services.okx.errors import OKXError, OKXInstrumentNotFound, OKXRateLimitError
+from app.services.okx.errors import OKXError, OKXInstrumentNotFound
 from app.services.okx.market import instrument_type_of
-from app.services.trading.errors import OrderNotCancelable, RiskRejected
+from app.services.trading.errors import ExchangeRateLimited, OrderNotCancelable, RiskRejected
 from app.services.trading.events import record_event
 from app.services.trading.executor import TradeExecutor
 from app.services.trading.order_manager import OrderParams
@@ -222,8 +222,8 @@ class ExecutionStrategy(ABC):
                 )
             except RiskRejected as exc:
                 reason = f"risk check {exc.code}: {exc.reason}"
-            except OKXRateLimitError as exc:  # nothing placed (the order is closed as rejected): try again later
-                reason = f"{exc.code}: {exc.message}"
+            except ExchangeRateLimited as exc:  # nothing placed (the order is closed as rejected): try again later
+                reason = f"{exc.okx_code}: {exc.message}"
             else:
                 self.children.append(order)
                 if order.status not in (OrderStatus.REJECTED, OrderStatus.FAILED):
