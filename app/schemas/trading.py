@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator, model_validator
 
 from app.models.trading import (
     ExecutionAlgorithm,
@@ -19,6 +19,7 @@ from app.models.trading import (
     TradeMode,
 )
 from app.schemas.common import Money, UTCDateTime
+from app.services.trading.order_manager import trade_modes_for
 from app.services.trading.risk import TradingState
 
 __all__ = [
@@ -60,7 +61,10 @@ class OrderCreate(BaseModel):
     order_type: OrderType
     size: Money = Field(description="in the instrument's unit: base currency for spot, contracts for swaps")
     price: Money | None = Field(default=None, description="limit price; none for a market order")
-    trade_mode: TradeMode | None = Field(default=None, description="default: cash for spot, cross for swaps")
+    trade_mode: TradeMode | None = Field(
+        default=None,
+        description="spot: cash (the default; spot on margin is not supported); swaps: cross (the default) or isolated",
+    )
     position_side: PositionSide | None = None
     reduce_only: bool = False
     strategy_id: str | None = Field(default=None, max_length=64)
@@ -70,6 +74,18 @@ class OrderCreate(BaseModel):
         max_length=100,
         description="your id for this order: sent twice, it returns the first order",
     )
+
+    @field_validator("trade_mode")
+    @classmethod
+    def _mode_fits_instrument(cls, mode: TradeMode | None, info: ValidationInfo) -> TradeMode | None:
+        if mode is None or "instrument_id" not in info.data:
+            return mode
+        allowed = trade_modes_for(info.data["instrument_id"])
+        if mode not in allowed:
+            names = " or ".join(m.value for m in allowed)
+            unsupported = "; spot on margin is not supported" if allowed == (TradeMode.CASH,) else ""
+            raise ValueError(f"{info.data['instrument_id']} is traded {names} here, not {mode.value}{unsupported}")
+        return mode
 
     @model_validator(mode="after")
     def _price_matches_type(self) -> OrderCreate:

@@ -25,7 +25,7 @@ from sqlalchemy.exc import TimeoutError as DatabaseBusy
 
 from app.log_config import log_context
 from app.models.base import utcnow
-from app.models.trading import ExecutionEventType, InstrumentType, Order, OrderType, TradeMode
+from app.models.trading import ExecutionEventType, InstrumentType, Order, OrderType
 from app.services.okx.client import OKXClient
 from app.services.okx.errors import (
     OKXAPIError,
@@ -46,7 +46,7 @@ from app.services.trading.errors import (
 )
 from app.services.trading.events import record_event
 from app.services.trading.metrics import INTERNAL_OVERHEAD, SUBMIT_SECONDS, WORK_RECEIVED_AT
-from app.services.trading.order_manager import OrderManager, OrderParams
+from app.services.trading.order_manager import OrderManager, OrderParams, trade_modes_for
 from app.services.trading.order_state import OrderTrigger, next_status
 from app.services.trading.order_tracker import OrderTracker
 from app.services.trading.risk import ExecutionRiskControl, RiskCheckResult, TradingState
@@ -120,7 +120,7 @@ class TradeExecutor:
             order_type=OrderType.LIMIT if signal.price is not None else OrderType.MARKET,
             size=result.size,
             price=signal.price,
-            trade_mode=TradeMode.CROSS if derivative else TradeMode.CASH,
+            trade_mode=trade_modes_for(signal.instrument_id)[0],
             target_currency=None if derivative or signal.price is not None else "base_ccy",
             reduce_only=signal.reduce_only,
             instrument_type=InstrumentType(instrument_type_of(signal.instrument_id)),

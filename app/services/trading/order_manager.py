@@ -89,6 +89,17 @@ def new_client_order_id() -> str:
     return uuid.uuid4().hex
 
 
+def trade_modes_for(instrument_id: str) -> tuple[TradeMode, ...]:
+    """The trade modes (OKX `tdMode`) this service places an instrument's orders in, the default first.
+
+    Spot is `cash` only. Spot on margin (`cross`/`isolated` on a spot pair) is OKX's MARGIN instType, with a
+    borrowing the positions here do not model, so it is refused rather than half-supported. Derivatives are
+    `cross` (the default) or `isolated`: OKX refuses `cash` for them."""
+    if instrument_type_of(instrument_id) == "SPOT":
+        return (TradeMode.CASH,)
+    return (TradeMode.CROSS, TradeMode.ISOLATED)
+
+
 @dataclass(frozen=True)
 class OrderParams:
     """What to send: the spec's `OrderParams` (sizes in the instrument's unit, prices in quote)."""
@@ -207,7 +218,6 @@ class OrderManager:
         """An order the pre-trade checks refused: stored `rejected` with the risk code and reason, never sent
         (no `submitted_at`), so `GET /orders` shows why it failed. `size` is 0 when the refusal came before a
         notional could be turned into a size."""
-        derivative = instrument_type_of(signal.instrument_id) != "SPOT"
         now = utcnow()
         order = Order(
             client_order_id=new_client_order_id(),
@@ -215,7 +225,7 @@ class OrderManager:
             instrument_type=InstrumentType(instrument_type_of(signal.instrument_id)),
             side=signal.side,
             order_type=order_type,
-            trade_mode=TradeMode.CROSS if derivative else TradeMode.CASH,
+            trade_mode=trade_modes_for(signal.instrument_id)[0],
             reduce_only=signal.reduce_only,
             size=size,
             price=signal.price,

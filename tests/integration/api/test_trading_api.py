@@ -194,6 +194,8 @@ async def test_amend(api: Api) -> None:
         ({"side": "long"}, "side"),
         ({"price": None}, ""),  # a limit order without a price
         ({"unexpected": 1}, "unexpected"),
+        ({"trade_mode": "cross"}, "trade_mode"),  # spot on margin: not supported
+        ({"instrument_id": "BTC-USDT-SWAP", "size": "1", "trade_mode": "cash"}, "trade_mode"),  # OKX refuses it
     ],
 )
 async def test_bad_input_is_422_naming_the_field(api: Api, change: dict[str, Any], field: str) -> None:
@@ -204,6 +206,7 @@ async def test_bad_input_is_422_naming_the_field(api: Api, change: dict[str, Any
     assert error["code"] == "validation_error"
     assert field in error["message"]
     assert api.app.state.exchange.simulator.exchange.state()["orders"] == []  # nothing sent, nothing half-written
+    assert (await api.client.get("/api/v1/trading/orders", headers=api.as_("read"))).json()["items"] == []
 
 
 async def test_risk_refusal_is_422_with_its_code_and_an_event(api: Api) -> None:

@@ -10,11 +10,11 @@ from sqlalchemy import select
 from app.api.deps import ReadKey, RuntimeDep, SessionDep, TradeKey
 from app.api.errors import APIError
 from app.api.v1.trading.common import ERRORS, EXCHANGE_ERRORS, MAX_ID, Cursor, Limit, fetch_page
-from app.models.trading import Execution, ExecutionStatus, InstrumentType, Order, OrderType, TradeMode
+from app.models.trading import Execution, ExecutionStatus, InstrumentType, Order, OrderType
 from app.schemas.common import ErrorResponse
 from app.schemas.trading import ExecutionCreate, ExecutionPage, ExecutionRead, OrderRead
 from app.services.okx.market import instrument_type_of
-from app.services.trading.order_manager import OrderParams
+from app.services.trading.order_manager import OrderParams, trade_modes_for
 
 router = APIRouter(prefix="/executions", tags=["executions"])
 ExecutionId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -31,14 +31,13 @@ async def _read(session: SessionDep, execution: Execution) -> ExecutionRead:
 @router.post("", status_code=201, response_model=ExecutionRead, responses={**ERRORS, **EXCHANGE_ERRORS})
 async def start_execution(body: ExecutionCreate, _: TradeKey, session: SessionDep, runtime: RuntimeDep) -> Any:
     """Start an execution; it is worked in the background (read it back for its progress and children)."""
-    derivative = instrument_type_of(body.instrument_id) != "SPOT"
     params = OrderParams(
         instrument_id=body.instrument_id,
         side=body.side,
         order_type=OrderType.LIMIT if body.price is not None else OrderType.MARKET,
         size=body.size,
         price=body.price,
-        trade_mode=TradeMode.CROSS if derivative else TradeMode.CASH,
+        trade_mode=trade_modes_for(body.instrument_id)[0],
         instrument_type=InstrumentType(instrument_type_of(body.instrument_id)),
     )
     try:

@@ -22,11 +22,11 @@ from app.api.v1.trading.common import (
     fingerprint,
     scoped_key,
 )
-from app.models.trading import InstrumentType, Order, OrderSide, OrderStatus, TradeMode
+from app.models.trading import InstrumentType, Order, OrderSide, OrderStatus
 from app.schemas.common import ErrorResponse
 from app.schemas.trading import OrderAmend, OrderCreate, OrderPage, OrderRead
 from app.services.okx.market import instrument_type_of
-from app.services.trading.order_manager import ACTIVE_STATUSES, OrderManager, OrderParams
+from app.services.trading.order_manager import ACTIVE_STATUSES, OrderManager, OrderParams, trade_modes_for
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -77,7 +77,7 @@ async def create_order(
         order_type=body.order_type,
         size=body.size,
         price=body.price,
-        trade_mode=body.trade_mode or (TradeMode.CROSS if derivative else TradeMode.CASH),
+        trade_mode=body.trade_mode or trade_modes_for(body.instrument_id)[0],
         position_side=body.position_side,
         target_currency="base_ccy" if not derivative and body.price is None else None,
         reduce_only=body.reduce_only,

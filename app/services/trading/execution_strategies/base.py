@@ -36,7 +36,7 @@ from app.services.okx.market import instrument_type_of
 from app.services.trading.errors import ExchangeRateLimited, OrderNotCancelable, RiskRejected
 from app.services.trading.events import record_event
 from app.services.trading.executor import TradeExecutor
-from app.services.trading.order_manager import OrderParams
+from app.services.trading.order_manager import OrderParams, trade_modes_for
 from app.services.trading.signal import Account
 
 __all__ = ["Clock", "ExecutionFailed", "ExecutionStrategy", "StrategyConfig", "SystemClock"]
@@ -299,9 +299,9 @@ class ExecutionStrategy(ABC):
     def _instrument_type(instrument_id: str) -> InstrumentType:
         return InstrumentType(instrument_type_of(instrument_id))
 
-    @classmethod
-    def _trade_mode(cls, instrument_id: str) -> TradeMode:
-        return TradeMode.CASH if cls._instrument_type(instrument_id) is InstrumentType.SPOT else TradeMode.CROSS
+    @staticmethod
+    def _trade_mode(instrument_id: str) -> TradeMode:
+        return trade_modes_for(instrument_id)[0]
 
     @property
     def working_child(self) -> Order | None:
