@@ -284,11 +284,20 @@ class TradeExecutor:
         except OKXRateLimitError as exc:
             log.warning("order not sent, OKX rate limit: %s", exc.message)
             # Over OKX's rate limit: nothing was placed. The order is closed as rejected and its idempotency key
-            # released, so the caller (told 429) may send the same order again with the same key.
-            order = await self.orders.lock(order_id)
-            await self.orders.transition(order, OrderTrigger.REJECTED, error_code=exc.code, error_message=exc.message)
-            order.idempotency_key = None
-            await self.session.commit()
+            # released, so the caller (told 429) may send the same order again with the same key. With the database
+            # busy meanwhile the caller is still told 429, not 503: the row stays written ahead, its key held, until
+            # the tracker finds it never placed (`failed` once its expTime has passed).
+            try:
+                order = await self.orders.lock(order_id)
+                await self.orders.transition(
+                    order, OrderTrigger.REJECTED, error_code=exc.code, error_message=exc.message
+                )
+                order.idempotency_key = None
+                await self.session.commit()
+            except UNAVAILABLE as db_exc:
+                order = await self._unrecorded(
+                    order, OrderTrigger.REJECTED, db_exc, error_code=exc.code, error_message=exc.message
+                )
             raise ExchangeRateLimited(
                 exc.message, okx_code=exc.code, order_id=order.id, client_order_id=order.client_order_id
             ) from exc

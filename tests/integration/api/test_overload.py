@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.services.okx.constants import LimitKey, RateLimit
-from app.services.okx.errors import OKXAPIError, OKXOutcomeUnknown
+from app.services.okx.errors import OKXAPIError, OKXOutcomeUnknown, OKXRateLimitWaitExceeded
 from app.services.okx.ratelimit import RateLimiter
 from app.services.trading.order_manager import OrderManager
 from tests.integration.api.conftest import Api
@@ -135,14 +135,15 @@ async def test_an_order_the_exchange_accepted_is_answered_as_placed_when_its_ack
     assert [order["id"] for order in listed] == [placed["id"]]  # one order, not two
 
 
-@pytest.mark.parametrize("answer", ["outcome_unknown", "rejected"])
+@pytest.mark.parametrize("answer", ["outcome_unknown", "rejected", "rate_limited"])
 async def test_an_exchange_answer_that_cannot_be_stored_is_still_the_callers(
     api: Api, monkeypatch: pytest.MonkeyPatch, answer: str
 ) -> None:
     """The exchange's answer is lost on the way back (the order placed) or is a refusal, and the database is busy
     as it is stored: the caller is told `unknown` or `rejected`, not 503 `database_busy`, which says nothing was
     placed (under overload, 49 such orders were answered 503, CI load 2026-12-07). The row is settled from the
-    exchange once the database is free: live, or failed (absent once its expTime has passed)."""
+    exchange once the database is free: live, or failed (absent once its expTime has passed). Refused here over
+    OKX's rate limit (nothing sent), the caller is told 429 naming the row, not 503."""
     trade = api.as_("trade")
     api.app.state.trading.tracker.poll_interval_s = 0.2
     okx_trade = api.app.state.exchange.client.trade
@@ -160,6 +161,8 @@ async def test_an_exchange_answer_that_cannot_be_stored_is_still_the_callers(
         busy = True
         if answer == "rejected":
             raise OKXAPIError("Insufficient balance", code="51008")
+        if answer == "rate_limited":
+            raise OKXRateLimitWaitExceeded("OKX's rate limit is used up; nothing sent", code="50011")
         await place_order(*args, **kwargs)
         raise OKXOutcomeUnknown("no answer", client_order_id=args[0].cl_ord_id)
 
@@ -169,22 +172,29 @@ async def test_an_exchange_answer_that_cannot_be_stored_is_still_the_callers(
     busy = False
     monkeypatch.setattr(okx_trade, "place_order", place_order)
 
-    assert told.status_code == 201, told.text
     on_exchange = api.app.state.exchange.simulator.exchange.state()["orders"]
-    if answer == "rejected":
+    if answer == "rate_limited":
+        assert told.status_code == 429, told.text
+        assert told.json()["error"]["code"] == "exchange_rate_limited" and on_exchange == []
+        order_id = told.json()["error"]["details"]["order_id"]
+        await api.as_if_its_exp_time_passed(order_id)
+        settled = "failed"
+    elif answer == "rejected":
+        assert told.status_code == 201, told.text
         assert (told.json()["status"], told.json()["error_code"]) == ("rejected", "51008")
         assert on_exchange == []
-        await api.as_if_its_exp_time_passed(told.json()["id"])
+        order_id = told.json()["id"]
+        await api.as_if_its_exp_time_passed(order_id)
         settled = "failed"
     else:
+        assert told.status_code == 201, told.text
         assert told.json()["status"] == "unknown"
         assert [o["clOrdId"] for o in on_exchange] == [told.json()["client_order_id"]]
+        order_id = told.json()["id"]
         settled = "live"
 
     async def stored() -> str:
-        return str(
-            (await api.client.get(f"/api/v1/trading/orders/{told.json()['id']}", headers=trade)).json()["status"]
-        )
+        return str((await api.client.get(f"/api/v1/trading/orders/{order_id}", headers=trade)).json()["status"])
 
     deadline = time.monotonic() + 10
     while (status := await stored()) != settled and time.monotonic() < deadline:
