@@ -60,8 +60,9 @@ __all__ = ["OKXClient", "RetryPolicy", "encode_query", "first", "parse", "to_okx
 
 log = logging.getLogger(__name__)
 
-# Codes after which a place/amend may or may not have been carried out.
-OUTCOME_UNKNOWN_CODES = frozenset({"50004", "50001", "50013", "50026"})
+# Codes after which a place/amend may or may not have been carried out (50004 endpoint timeout, 5000x/50026 busy
+# or system error, 51054 request timed out, 51149 order timed out), as a top-level code or an item's sCode.
+OUTCOME_UNKNOWN_CODES = frozenset({"50004", "50001", "50013", "50026", "51054", "51149"})
 DEFAULT_EXP_TIME_WINDOW_S = 5.0
 TIME_SYNC_INTERVAL_S = 300.0
 

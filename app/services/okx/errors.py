@@ -126,6 +126,11 @@ _CLASS_BY_CODE: dict[str, type[OKXAPIError]] = {
     "50001": OKXServiceUnavailable,
     "50013": OKXServiceUnavailable,
     "50026": OKXServiceUnavailable,
+    # OKX's own timeouts (HTTP 500, "… timed out. Please try again."): the request may or may not have been
+    # carried out, so a place/amend is outcome unknown (client.OUTCOME_UNKNOWN_CODES), anything else retried.
+    "51054": OKXServiceUnavailable,
+    "51149": OKXServiceUnavailable,
+    "51412": OKXServiceUnavailable,
     "50011": OKXRateLimitError,
     "50061": OKXRateLimitError,
     "50102": OKXTimestampExpired,

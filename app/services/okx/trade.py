@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
-from app.services.okx.client import first, parse
+from app.services.okx.client import OUTCOME_UNKNOWN_CODES, first, parse
 from app.services.okx.constants import BATCH_MAX, Path
 from app.services.okx.errors import OKXError, OKXOutcomeUnknown, OKXParameterError, OKXTransportError, error_for_code
 from app.services.okx.models import CancelAllAfter, Fill, Order, OrderAck
@@ -119,7 +119,7 @@ class OKXTrade:
             return OKXTransportError(detail)
         if ack.ok:
             return ack
-        if may_be_unknown and ack.s_code in ("50004", "50001", "50013", "50026"):
+        if may_be_unknown and ack.s_code in OUTCOME_UNKNOWN_CODES:
             return OKXOutcomeUnknown(
                 ack.s_msg or "outcome unknown", code=ack.s_code, client_order_id=ack.cl_ord_id, exp_time_ms=exp_time_ms
             )

@@ -839,6 +839,9 @@ ERROR_MESSAGES = {
     "50112": "Invalid OK-ACCESS-TIMESTAMP.",
     "50113": "Invalid signature.",
     "51000": "Parameter {param0} error",
+    "51054": "Request timed out. Please try again.",
+    "51149": "Order timed out. Please try again.",
+    "51412": "Cancellation timed out, please try again later.",
     # The EEA copy (arakinyemi OKX/Error_Code/Rest_API/Public.md) and live traffic say
     # "Instrument ID or Spread ID doesn't exist." instead.
     "51001": "Instrument ID doesn't exist.",
@@ -862,6 +865,9 @@ HTTP_STATUS = {
     "50011": 200,
     "50013": 429,
     "50026": 500,
+    "51054": 500,
+    "51149": 500,
+    "51412": 200,  # two rows, both 200: "Cancellation timed out, …" and "… triggered and can't be canceled"
     "50036": 200,
     "50037": 200,
     "50061": 200,

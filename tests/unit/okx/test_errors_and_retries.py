@@ -61,6 +61,9 @@ EXPECTED_CLASS = {
     "50001": OKXServiceUnavailable,
     "50013": OKXServiceUnavailable,
     "50026": OKXServiceUnavailable,
+    "51054": OKXServiceUnavailable,
+    "51149": OKXServiceUnavailable,
+    "51412": OKXServiceUnavailable,
     "50011": OKXRateLimitError,
     "50061": OKXRateLimitError,
     "50037": OKXRequestExpired,
@@ -80,7 +83,11 @@ EXPECTED_CLASS = {
     "51603": OKXOrderNotFound,
 }
 # Codes that are retried before giving up (the test then counts the attempts).
-RETRIED = {"50001", "50013", "50026", "50011", "50061", "50102"}
+RETRIED = {"50001", "50013", "50026", "51054", "51149", "51412", "50011", "50061", "50102"}
+
+
+# An item's own timeout: HTTP 200 with code "1", the place's sCode 51149 (it may have been carried out).
+ITEM_51149 = {**PLACE_ORDER_FAIL_51008["data"][0], "clOrdId": "b15", "sCode": "51149", "sMsg": ERROR_MESSAGES["51149"]}
 
 
 def envelope(code: str) -> httpx.Response:
@@ -113,7 +120,7 @@ async def test_top_level_code_raises_its_class(
     [
         (code, cls)
         for code, cls in EXPECTED_CLASS.items()
-        if code not in {"50001", "50013", "50026", "50011", "50061", "50102"}
+        if code not in RETRIED - {"51412"}  # a cancel's own timeout is an item's sCode
     ],
 )
 async def test_item_scode_raises_its_class(
@@ -166,9 +173,14 @@ async def test_auth_error_without_data_field(okx: OKXClient, okx_mock: respx.Moc
         httpx.Response(200, json=ERROR_50004_ENDPOINT_TIMEOUT),
         httpx.Response(503, json={"code": "50001", "msg": ERROR_MESSAGES["50001"], "data": []}),
         httpx.Response(502, text="<html>Bad Gateway</html>"),
+        httpx.Response(500, json={"code": "51149", "msg": ERROR_MESSAGES["51149"], "data": []}),
+        httpx.Response(500, json={"code": "51054", "msg": ERROR_MESSAGES["51054"], "data": []}),
+        httpx.Response(200, json={**PLACE_ORDER_FAIL_51008, "data": [ITEM_51149]}),
     ],
-    ids=["read-timeout", "connect-error", "protocol-error", "50004", "50001", "502-html"],
-)
+    ids=[
+        "read-timeout", "connect-error", "protocol-error", "50004", "50001", "502-html", "51149", "51054", "item-51149"
+    ],
+)  # fmt: skip
 async def test_ambiguous_place_is_outcome_unknown_and_sent_once(
     okx: OKXClient, okx_mock: respx.MockRouter, failure: Exception | httpx.Response
 ) -> None:
