@@ -25,7 +25,7 @@ from sqlalchemy.exc import TimeoutError as DatabaseBusy
 
 from app.log_config import log_context
 from app.models.base import utcnow
-from app.models.trading import ExecutionEventType, InstrumentType, Order, OrderType
+from app.models.trading import ExecutionEventType, InstrumentType, Order, OrderStatus, OrderType
 from app.services.okx.client import OKXClient
 from app.services.okx.errors import (
     OKXAPIError,
@@ -276,7 +276,7 @@ class TradeExecutor:
             if not stored:
                 return order
             try:
-                return await self.reconcile_order(order)
+                return await self._canceled_if_asked(await self.reconcile_order(order))
             except OKXError:
                 return order  # still unknown: the tracker's reconciliation settles it once the exchange answers
             except UNAVAILABLE as db_exc:  # stored as unknown; what the exchange said is the tracker's to apply
@@ -315,7 +315,18 @@ class TradeExecutor:
             log.info("order acknowledged: %s", order.status.value)
         if self.tracker is not None:
             self.tracker.note(order)
-        return order
+        return await self._canceled_if_asked(order)
+
+    async def _canceled_if_asked(self, order: Order) -> Order:
+        """A cancel asked while this order was on its way found nothing to cancel on the exchange (51400) and left
+        it `pending_cancel`: now that the exchange has it, the cancel goes again (`cancel_again`), or the order
+        would stay working there, free to fill (the kill switch's cancel-all included)."""
+        if order.status is not OrderStatus.PENDING_CANCEL or not await self.sync.cancel_again(order):
+            return order
+        try:
+            return await self.reconcile_order(order)
+        except OKXError:
+            return order  # the exchange's push settles it
 
     async def _store_answer(self, order: Order, trigger: OrderTrigger, answer: OKXError) -> tuple[Order, bool]:
         """The exchange's answer (a refusal, or none: outcome unknown) moved onto the order and committed; the order

@@ -355,8 +355,10 @@ class OrderTracker:
                 self._tracked.pop(order_id, None)
                 return None
             async with self._one_at_a_time(order.client_order_id or order.exchange_order_id or str(order.id)):
-                order = await ExchangeOrderSync(self.okx, session).reconcile(order, self.clock(), still_open=still_open)
+                sync = ExchangeOrderSync(self.okx, session)
+                order = await sync.reconcile(order, self.clock(), still_open=still_open)
                 await session.commit()
+            await sync.cancel_again(order)  # pending_cancel yet working there: its cancel found nothing, or was lost
         await self._finish(order, {"source": "rest"})
         return order
 
@@ -443,6 +445,7 @@ class OrderTracker:
             if result.missing_fills:
                 order = await sync.reconcile(order, self.clock())
                 await session.commit()
+            await sync.cancel_again(order)  # pending_cancel yet listed working: its cancel found nothing, or was lost
         if not order.status.is_terminal and order.id not in self._tracked:
             self._tracked[order.id] = _Tracked(order.id, order.exchange_order_id, order.instrument_id, None)
         await self._finish(order, {"source": "rest"})

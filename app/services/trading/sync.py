@@ -34,7 +34,7 @@ from app.models.trading import (
 )
 from app.services.okx import models as okx
 from app.services.okx.client import OKXClient
-from app.services.okx.errors import OKXInstrumentNotFound, OKXOrderNotFound
+from app.services.okx.errors import OKXError, OKXInstrumentNotFound, OKXOrderAlreadyFinished, OKXOrderNotFound
 from app.services.okx.market import instrument_type_of
 from app.services.trading import fill_statements
 from app.services.trading.events import record_event, take_queued_rows
@@ -246,6 +246,23 @@ class ExchangeOrderSync:
             return None
         await self.session.commit()  # it holds nothing now: its commit runs the events' effects (metrics, feeds)
         return SyncResult(order, 1, missing_fills=snapshot.acc_fill_sz > order.filled_size)
+
+    async def cancel_again(self, order: Order) -> bool:
+        """Send again the cancel of an order stored `pending_cancel` that the exchange has working. Asked while the
+        order was still on its way, the first cancel found nothing to cancel (OKX 51400); or it was never sent (the
+        service died between). Twice is harmless: the second is answered 51400. False when the exchange refused it
+        otherwise (logged; the next gap fill or poll tries again); the exchange's push then settles the order."""
+        if order.status is not OrderStatus.PENDING_CANCEL or not order.exchange_order_id:
+            return False
+        log.warning("order %s is pending_cancel and working on the exchange: its cancel is sent again", order.id)
+        try:
+            await self.okx.trade.cancel_order(order.instrument_id, ord_id=order.exchange_order_id)
+        except OKXOrderAlreadyFinished:
+            return True  # canceled (or filled) meanwhile: its push or the reconciliation says which
+        except OKXError as exc:
+            log.error("order %s: cancel sent again refused, left pending_cancel: %s", order.id, exc)
+            return False
+        return True
 
     async def reconcile(self, order: Order, now: datetime, *, still_open: Collection[str] | None = None) -> Order:
         """Ask the exchange about `order` (by ordId, else clOrdId) and apply the answer, fills included.
