@@ -255,6 +255,7 @@ class PositionInfo(OKXModel):
     mmr: Decimal | None = None
     notional_usd: Decimal | None = None
     ccy: str | None = None
+    trade_id: str | None = None  # the last fill that moved the position
     c_time: OKXTime | None = None
     u_time: OKXTime | None = None
 

@@ -593,6 +593,14 @@ class OrderTracker:
         while self._applying:
             await asyncio.gather(*list(self._applying), return_exceptions=True)
 
+    async def caught_up(self) -> None:
+        """Wait until what the exchange has told this tracker is stored: a gap fill running finished, every push
+        received so far applied. A position sync waits for it after reading the exchange's positions, so that a
+        fill those count and whose push has arrived is not corrected in and then applied again."""
+        async with self._gap_filling:
+            pass
+        await self.settled()
+
     async def _poll(self) -> None:
         """While the socket is down, poll everything; while it is up, only the orders not yet acknowledged
         (no push will ever settle an order the exchange never received)."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +19,13 @@ from app.services.okx.models import PositionInfo
 from app.services.trading.events import record_event
 from app.services.trading.position_math import FillEffect, PositionState, apply_fill, unrealized_pnl
 
-__all__ = ["PositionManager"]
+__all__ = ["FILL_ON_ITS_WAY_S", "PositionManager"]
+
+# How long a fill the exchange has counted may take to be stored here: a push is applied within milliseconds, and
+# with the WebSocket down the tracker's poll gap-fills every 5 s. A position sync does not correct a difference
+# that a fill younger than this, and not stored yet, explains.
+FILL_ON_ITS_WAY_S = 60.0
+FILL_ON_ITS_WAY = timedelta(seconds=FILL_ON_ITS_WAY_S)
 
 
 @functools.cache
@@ -162,7 +169,12 @@ class PositionManager:
         )
 
     async def sync_with_exchange(
-        self, okx_client: OKXClient, *, compare_spot_holdings: bool = True
+        self,
+        okx_client: OKXClient,
+        *,
+        compare_spot_holdings: bool = True,
+        caught_up: Callable[[], Awaitable[None]] | None = None,
+        now: datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Compare with the exchange and correct the local record (DESIGN.md §5); one `position_synced` event per
         position that differed, naming each difference. Returns the differences.
@@ -171,9 +183,20 @@ class PositionManager:
         leverage, liquidation price, mark, unrealized PnL). Spot holdings are balances, which include what was
         deposited rather than traded, so a spot position is compared with its base currency's balance and the
         difference is reported, never "corrected" into the traded position.
+
+        A position whose last fill on the exchange (its `tradeId`) is not stored here and is under
+        `FILL_ON_ITS_WAY_S` old is not corrected: that fill is on its way (its push, or the poll's gap fill), and
+        corrected now it would be applied on top and counted twice (a long closed on the exchange would become a
+        short here, its realized PnL lost). It is reported with `corrected: false` and `awaiting_fill`. Older and
+        still not stored, the fill is not coming (the position predates the service, or its fills were lost): the
+        position is corrected. `caught_up` (the tracker's) is awaited after the exchange is read, so every push
+        received by then is applied first.
         """
+        now = now or utcnow()
         exchange_positions = await okx_client.account.get_positions()
         balance = await okx_client.account.get_balance()
+        if caught_up is not None:
+            await caught_up()
         differences: list[dict[str, Any]] = []
         local = {(p.instrument_id, p.position_side): p for p in await self.get_all_positions(include_closed=True)}
         seen: set[tuple[str, PositionSide]] = set()
@@ -195,12 +218,23 @@ class PositionManager:
                     realized_pnl=Decimal(0),
                 )
                 self.session.add(position)
-            changes = self._correct(position, remote)
-            if changes:
-                differences.append(self._synced(position, changes))
+            changes = self._differences(position, remote)
+            recent = remote.u_time is not None and now - remote.u_time < FILL_ON_ITS_WAY
+            if changes and recent and (awaited := await self._fill_not_stored(remote.inst_id, remote.trade_id)):
+                differences.append(self._left_to_its_fill(position, changes, awaited))
+            elif changes:
+                differences.append(self._synced(position, self._correct(position, remote)))
+            else:
+                self._correct(position, remote)  # the mark and unrealized PnL
         for key, position in local.items():
             if key not in seen and position.instrument_type is not InstrumentType.SPOT and position.size != 0:
                 changes = {"size": {"local": position.size, "exchange": Decimal(0)}}
+                # Flat on the exchange, so not listed: the fill that closed it is the instrument's newest.
+                newest = await okx_client.trade.get_fills(inst_id=position.instrument_id, limit=1)
+                last_fill = newest[0].trade_id if newest and now - newest[0].ts < FILL_ON_ITS_WAY else None
+                if awaited := await self._fill_not_stored(position.instrument_id, last_fill):
+                    differences.append(self._left_to_its_fill(position, changes, awaited))
+                    continue
                 position.size, position.average_entry_price, position.closed_at = Decimal(0), None, utcnow()
                 differences.append(self._synced(position, changes))
         for (inst_id, _), position in local.items():
@@ -218,25 +252,51 @@ class PositionManager:
         await self.session.flush()
         return differences
 
+    async def _fill_not_stored(self, instrument_id: str, exchange_trade_id: str | None) -> str | None:
+        """`exchange_trade_id` when that fill is not stored here (a fill on its way), else None."""
+        if not exchange_trade_id:
+            return None
+        found = await self.session.execute(
+            select(Trade.id).where(Trade.instrument_id == instrument_id, Trade.exchange_trade_id == exchange_trade_id)
+        )
+        return None if found.first() is not None else exchange_trade_id
+
     @staticmethod
-    def _correct(position: Position, remote: PositionInfo) -> dict[str, Any]:
-        changes: dict[str, Any] = {}
-        wanted = {
-            "size": remote.pos,
+    def _wanted(remote: PositionInfo) -> dict[str, Any]:
+        """The exchange's position in this record's terms. In long/short mode OKX reports a short's `pos` as a
+        positive number; here a short's size is negative whatever the mode."""
+        size = -remote.pos if remote.pos_side == PositionSide.SHORT else remote.pos
+        return {
+            "size": size,
             "average_entry_price": remote.avg_px if remote.pos != 0 else None,
             "margin": remote.margin,
             "leverage": remote.lever,
             "liquidation_price": remote.liq_px,
         }
-        for name, value in wanted.items():
-            if getattr(position, name) != value:
-                changes[name] = {"local": getattr(position, name), "exchange": value}
-                setattr(position, name, value)
+
+    @classmethod
+    def _differences(cls, position: Position, remote: PositionInfo) -> dict[str, Any]:
+        return {
+            name: {"local": getattr(position, name), "exchange": value}
+            for name, value in cls._wanted(remote).items()
+            if getattr(position, name) != value
+        }
+
+    @classmethod
+    def _correct(cls, position: Position, remote: PositionInfo) -> dict[str, Any]:
+        changes = cls._differences(position, remote)
+        for name, change in changes.items():
+            setattr(position, name, change["exchange"])
         if remote.mark_px is not None:
             position.current_price = remote.mark_px
         if remote.upl is not None:
             position.unrealized_pnl = remote.upl
         return changes
+
+    def _left_to_its_fill(self, position: Position, changes: dict[str, Any], trade_id: str) -> dict[str, Any]:
+        """A difference a fill not stored yet explains: reported, not corrected (that fill's push or the next gap
+        fill brings it)."""
+        return self._synced(position, {**changes, "corrected": False, "awaiting_fill": trade_id})
 
     def _synced(self, position: Position, changes: dict[str, Any]) -> dict[str, Any]:
         difference = {"instrument_id": position.instrument_id, "position_side": position.position_side, **changes}

@@ -141,7 +141,7 @@ async def reconcile_with_exchange(
                     row["outcome"] = f"{order.status.value}, filled {order.filled_size:f}"
     async with session_factory() as session:
         result.positions = await PositionManager(session).sync_with_exchange(
-            okx, compare_spot_holdings=compare_spot_holdings
+            okx, compare_spot_holdings=compare_spot_holdings, caught_up=tracker.caught_up
         )
         if dry_run:
             await session.rollback()

@@ -111,3 +111,43 @@ async def _until(fetch: Callable, predicate: Callable, timeout_s: float = 10) ->
     async with asyncio.timeout(timeout_s):
         while not predicate(await fetch()):
             await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("closed_on_the_exchange", [False, True])
+async def test_a_sync_does_not_correct_in_a_fill_whose_push_is_on_its_way(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch, closed_on_the_exchange: bool
+) -> None:
+    """The exchange's positions count a fill whose push has not been applied here yet. Corrected to them, the
+    position would take that fill twice when its push lands: a long closed on the exchange became a short here,
+    its realized PnL lost. The sync reports the difference as awaiting that fill and leaves it to the push."""
+    async with _service(empty_database_url, reconcile_interval_s=3600) as api:
+        await _long_one_contract(api)
+        tracker = api.app.state.trading.tracker
+        socket = tracker._ws
+        deliver = socket._on_event
+        on_their_way: list[Any] = []  # pushes the exchange has sent that have not reached the tracker yet
+
+        async def delayed(event: Any) -> None:
+            on_their_way.append(event)
+
+        monkeypatch.setattr(socket, "_on_event", delayed)
+        size = "1" if closed_on_the_exchange else "0.5"  # flat there (not listed) or still long
+        sell = {"strategy_id": "rec", "instrument_id": SWAP, "side": "sell", "size": size}
+        sold = await api.client.post(f"{BASE}/signals", json=sell, headers=api.as_("trade"))
+        assert sold.status_code == 201, sold.text
+
+        synced = await api.client.post(f"{BASE}/positions/sync", headers=api.as_("trade"))
+        assert synced.status_code == 200, synced.text
+        [difference] = [d for d in synced.json()["differences"] if d["instrument_id"] == SWAP]
+        assert difference["corrected"] is False and difference["awaiting_fill"]
+        assert await _local_size(api) == Decimal("1")  # left to the fill, not corrected
+
+        socket._on_event = deliver
+        for event in on_their_way:  # they arrive
+            await deliver(event)
+        await tracker.settled()
+        position = (await api.client.get(f"{BASE}/positions/{SWAP}", headers=api.as_("read"))).json()
+        assert Decimal(position["size"]) == Decimal(1) - Decimal(size)  # the sell counted once: no short
+        trades = (await api.client.get(f"{BASE}/trades", headers=api.as_("read"))).json()["items"]
+        sell_trade = trades[0]  # newest first
+        assert len(trades) == 2 and Decimal(sell_trade["closed_size"]) == Decimal(size)  # it closed what it sold

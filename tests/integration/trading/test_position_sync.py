@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.models.base import utcnow
 from app.models.trading import ExecutionEvent, ExecutionEventType, Position
 from app.services.okx.client import OKXClient
-from app.services.trading.position_manager import PositionManager
+from app.services.trading.position_manager import FILL_ON_ITS_WAY_S, PositionManager
 from tests.integration.okx.conftest import order
 
 D = Decimal
@@ -23,8 +25,10 @@ async def test_sync_corrects_swaps_and_reports_spot(okx: OKXClient, db_session: 
     db_session.add(Position(instrument_id="BTC-USDT", size=D("0.5"), average_entry_price=D("50000")))
     await db_session.flush()
 
-    differences = await PositionManager(db_session).sync_with_exchange(okx)
-    again = await PositionManager(db_session).sync_with_exchange(okx)
+    # A sync over a minute later: the fill that opened it is not stored here and is no longer on its way.
+    later = utcnow() + timedelta(seconds=FILL_ON_ITS_WAY_S + 1)
+    differences = await PositionManager(db_session).sync_with_exchange(okx, now=later)
+    again = await PositionManager(db_session).sync_with_exchange(okx, now=later)
 
     swap = (await db_session.execute(select(Position).where(Position.instrument_id == "BTC-USDT-SWAP"))).scalar_one()
     assert (swap.size, swap.average_entry_price, swap.contract_multiplier) == (D("3"), remote.avg_px, D("0.01"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import ExchangeDep, ReadKey, SessionDep, TradeKey
+from app.api.deps import ExchangeDep, ReadKey, RuntimeDep, SessionDep, TradeKey
 from app.api.errors import APIError
 from app.api.v1.trading.common import ERRORS, EXCHANGE_ERRORS
 from app.models.trading import Position, PositionSide
@@ -23,12 +23,12 @@ async def list_positions(_: ReadKey, session: SessionDep, include_closed: bool =
 
 @router.post("/sync", response_model=PositionSyncResult, responses={**ERRORS, **EXCHANGE_ERRORS})
 async def sync_positions(
-    _: TradeKey, session: SessionDep, exchange: ExchangeDep, dry_run: bool = False
+    _: TradeKey, session: SessionDep, exchange: ExchangeDep, runtime: RuntimeDep, dry_run: bool = False
 ) -> PositionSyncResult:
     """Compare with the exchange, correct the local record, and list every difference found (each is an event).
     With `dry_run`, only list them: nothing is changed or recorded."""
     manager = PositionManager(session)
-    differences = await manager.sync_with_exchange(exchange.client)
+    differences = await manager.sync_with_exchange(exchange.client, caught_up=runtime.tracker.caught_up)
     if dry_run:
         await session.rollback()
     else:

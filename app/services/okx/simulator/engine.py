@@ -84,6 +84,7 @@ class SimPosition:
     avg_px: Decimal | None = None
     realized_pnl: Decimal = ZERO
     pos_id: str = ""
+    trade_id: str = ""  # the last fill that moved it (OKX's `tradeId`)
     c_time: int = 0
     u_time: int = 0
 
@@ -556,6 +557,8 @@ class SimExchange:
         order.fee_ccy = fee_ccy
         order.fill_px, order.fill_sz, order.fill_time = price, size, now
         order.trade_id = str(TRADE_ID_BASE + self._trade_seq)
+        if instrument.is_swap:
+            self.positions[instrument.inst_id].trade_id = order.trade_id
         order.exec_type = "T" if taker else "M"
         order.fill_fee = -fee
         order.u_time = now
@@ -970,6 +973,7 @@ class SimExchange:
             "liqPx": "",
             "notionalUsd": fmt(abs(position.pos) * instrument.multiplier * mark),
             "ccy": instrument.settle_ccy,
+            "tradeId": position.trade_id,
             "cTime": str(position.c_time),
             "uTime": str(position.u_time),
         }
