@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from app.models.trading import OrderSide
+from app.services.okx import models as okx
 from app.services.trading.signal import Account, Signal
 
 __all__ = [
@@ -45,6 +46,7 @@ class RiskCode(StrEnum):
     SIGNAL_EXPIRED = "signal_expired"
     INSTRUMENT_UNKNOWN = "instrument_unknown"
     INSTRUMENT_NOT_LIVE = "instrument_not_live"
+    INSTRUMENT_NOT_SUPPORTED = "instrument_not_supported"
     NO_MARKET_PRICE = "no_market_price"
     SIZE_NOT_LOT_MULTIPLE = "size_not_lot_multiple"
     SIZE_BELOW_INSTRUMENT_MINIMUM = "size_below_instrument_minimum"
@@ -87,6 +89,31 @@ class InstrumentRules:
     is_derivative: bool = False
     live: bool = True
     leverage: Decimal = Decimal(1)
+    # Why this service does not trade it (an inverse contract), or None.
+    not_supported: str | None = None
+
+    @classmethod
+    def from_okx(cls, instrument: okx.Instrument) -> InstrumentRules:
+        """The rules of an instrument as OKX's /public/instruments gives it. An inverse contract (`ctType`
+        inverse: its `ctVal` is in USD and its PnL in the base currency) is not supported: the position
+        arithmetic here is linear (DESIGN.md §5: m = ctVal for linear contracts), and would book a one-contract
+        BTC-USD-SWAP move of 1,000 USD as 100,000 of PnL."""
+        base = instrument.base_ccy or (instrument.uly or instrument.inst_id).split("-")[0]
+        quote = instrument.quote_ccy or instrument.settle_ccy or (instrument.uly or "-").split("-")[1]
+        inverse = instrument.ct_type == "inverse"
+        return cls(
+            instrument.inst_id,
+            base,
+            quote,
+            instrument.tick_sz,
+            instrument.lot_sz,
+            instrument.min_sz,
+            contract_value=instrument.contract_multiplier,
+            is_derivative=instrument.inst_type != "SPOT",
+            live=instrument.is_live,
+            leverage=instrument.lever or Decimal(1),
+            not_supported="inverse contracts (settled in the base currency) are not supported" if inverse else None,
+        )
 
 
 DEFAULT_RISK_CONFIG: dict[str, Decimal | int | float] = {
@@ -197,6 +224,8 @@ class ExecutionRiskControl:
         rules = self.instruments.get(instrument_id)
         if rules is None:
             return _fail(RiskCode.INSTRUMENT_UNKNOWN, f"instrument {instrument_id} is not known")
+        if rules.not_supported is not None:
+            return _fail(RiskCode.INSTRUMENT_NOT_SUPPORTED, f"{instrument_id}: {rules.not_supported}")
         if not rules.live:
             return _fail(RiskCode.INSTRUMENT_NOT_LIVE, f"instrument {instrument_id} is not live")
         market = self.prices.get(instrument_id)

@@ -341,22 +341,7 @@ class TradingRuntime:
                 log.warning("risk: instruments of %s not refreshed: %s", inst_type, exc)
                 continue
             for instrument in instruments.values():
-                base = instrument.base_ccy or (instrument.uly or instrument.inst_id).split("-")[0]
-                quote = instrument.quote_ccy or instrument.settle_ccy or (instrument.uly or "-").split("-")[1]
-                self.risk.set_instrument(
-                    InstrumentRules(
-                        instrument.inst_id,
-                        base,
-                        quote,
-                        instrument.tick_sz,
-                        instrument.lot_sz,
-                        instrument.min_sz,
-                        contract_value=instrument.contract_multiplier,
-                        is_derivative=inst_type != "SPOT",
-                        live=instrument.is_live,
-                        leverage=instrument.lever or Decimal(1),
-                    )
-                )
+                self.risk.set_instrument(InstrumentRules.from_okx(instrument))
 
     async def _refresh_account(self, *, required: bool = False) -> None:
         """Equity and balances from the exchange; positions and today's realized PnL from the database. At start-up

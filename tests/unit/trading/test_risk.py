@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from app.models.trading import OrderSide
+from app.services.okx import models as okx
 from app.services.trading.risk import ExecutionRiskControl, InstrumentRules, RiskCode, TradingState
 from app.services.trading.signal import Account, Signal
 
@@ -216,3 +217,29 @@ def test_open_orders_are_recounted() -> None:
 
     control.set_open_orders(0)  # the runtime recounts from the database: those orders finished
     assert control.pre_trade_check(signal(strategy_id="s2"), ACCOUNT).passed
+
+
+def _okx_instrument(inst_id: str, ct_type: str, ct_val: str, ct_val_ccy: str, settle: str) -> okx.Instrument:
+    return okx.Instrument.model_validate(
+        {
+            "instType": "SWAP", "instId": inst_id, "uly": inst_id.removesuffix("-SWAP"), "settleCcy": settle,
+            "ctVal": ct_val, "ctMult": "1", "ctValCcy": ct_val_ccy, "ctType": ct_type, "tickSz": "0.1",
+            "lotSz": "1", "minSz": "1", "lever": "100", "state": "live",
+        }
+    )  # fmt: skip
+
+
+def test_an_inverse_contract_is_refused_as_not_supported_and_a_linear_one_is_not() -> None:
+    control = risk()
+    inverse = InstrumentRules.from_okx(_okx_instrument("BTC-USD-SWAP", "inverse", "100", "USD", "BTC"))
+    linear = InstrumentRules.from_okx(_okx_instrument("ETH-USDT-SWAP", "linear", "0.1", "ETH", "USDT"))
+    for rules in (inverse, linear):
+        control.set_instrument(rules)
+        control.set_price(rules.instrument_id, D("50000"))
+
+    refused = control.pre_trade_check(signal(instrument_id="BTC-USD-SWAP", size=D("1")), ACCOUNT)
+    passed = control.pre_trade_check(signal(instrument_id="ETH-USDT-SWAP", size=D("1")), ACCOUNT)
+
+    assert refused.code is RiskCode.INSTRUMENT_NOT_SUPPORTED and "inverse" in (refused.reason or "")
+    assert passed.passed, passed.reason
+    assert (linear.contract_value, linear.base_currency, linear.quote_currency) == (D("0.1"), "ETH", "USDT")
