@@ -28,7 +28,7 @@ async def test_signal_to_fill_to_position_trades_events_and_performance(api: Api
 
     assert order["status"] == "filled" and order["filled_size"] == "0.01"
     assert (fill["size"], fill["price"]) == ("0.01", order["average_fill_price"])
-    assert Decimal(position["size"]) == Decimal("0.01")
+    assert Decimal(position["size"]) == Decimal("0.00999")  # less the 0.00001 BTC fee
     assert {"order_created", "order_filled"} <= {e["event_type"] for e in events}
     assert performance["number_of_trades"] == 1 and Decimal(performance["fees"]["BTC"]) == Decimal("0.00001")
 

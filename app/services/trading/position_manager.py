@@ -124,10 +124,13 @@ class PositionManager:
         return position
 
     @staticmethod
-    def effect_of(position: Position, side: OrderSide, size: Decimal, price: Decimal) -> FillEffect:
+    def effect_of(
+        position: Position, side: OrderSide, size: Decimal, price: Decimal, *, fee_in_kind: Decimal = Decimal(0)
+    ) -> FillEffect:
         """What a fill would do to `position` (nothing is changed): known before the trade is stored, so the
-        trade is written once, with its realized PnL."""
-        signed = size if side is OrderSide.BUY else -size
+        trade is written once, with its realized PnL. `fee_in_kind` is the part of the fee taken from the traded
+        amount itself (`recorder.fee_in_kind`): the position moves by the size net of it."""
+        signed = (size if side is OrderSide.BUY else -size) - fee_in_kind
         before = PositionState(position.size, position.average_entry_price, position.realized_pnl)
         return apply_fill(before, signed, price, position.contract_multiplier)
 

@@ -41,7 +41,7 @@ from app.services.trading.events import record_event, take_queued_rows
 from app.services.trading.order_manager import OrderManager
 from app.services.trading.order_state import OrderTrigger, trigger_for_exchange_state
 from app.services.trading.position_manager import PositionManager
-from app.services.trading.recorder import TradeRecorder, trade_values
+from app.services.trading.recorder import TradeRecorder, fee_in_kind, trade_values
 
 __all__ = ["EXP_TIME_MARGIN", "ExchangeOrderSync", "SyncResult"]
 
@@ -228,7 +228,10 @@ class ExchangeOrderSync:
                 if order.exchange_order_id is None:  # the fill came before the acknowledgement: as the general path
                     order.exchange_order_id = snapshot.ord_id
                 facts = _fill_facts(order, fill)
-                effect = PositionManager.effect_of(position, facts["side"], facts["size"], facts["price"])
+                in_kind = fee_in_kind(order.instrument_type, order.instrument_id, facts["fee"], facts["fee_currency"])
+                effect = PositionManager.effect_of(
+                    position, facts["side"], facts["size"], facts["price"], fee_in_kind=in_kind
+                )
                 values = trade_values(order, effect, **facts, multiplier=multiplier)
                 # The trade as it will be stored, with the id the lock took for it: its events need that id.
                 trade = detached(Trade, {**values, "id": rows[0]["trade_id"], "created_at": utcnow()})

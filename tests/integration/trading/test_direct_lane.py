@@ -627,7 +627,7 @@ async def test_a_push_repeating_a_stored_fill_is_one_statement(
         trades = (await session.execute(select(Trade))).scalars().all()
         position = (await session.execute(select(Position))).scalar_one()
         assert [(t.exchange_trade_id, t.size) for t in trades] == [("T1", D("0.2"))]
-        assert position.size == D("0.2")
+        assert position.size == D("0.1998")  # 0.2 bought, less the 0.0002 BTC fee
         stored = await session.get(Order, order.id)
         assert stored is not None and (stored.status, stored.filled_size) == (OrderStatus.CANCELED, D("0.2"))
 
@@ -897,9 +897,12 @@ async def test_the_lane_fills_exactly_as_the_general_path(
             for p in (await session.execute(select(Position))).scalars()
         }
     assert positions["BTC-USDT"] == positions["ETH-USDT"]
-    assert positions["BTC-USDT"]["size"] == 0  # 0.5 + 0.3 - 0.4 - 0.5 (short 0.1) + 0.1
-    # Gross of fees: 0.4 x (120 - 103.75) + 0.4 x (90 - 103.75) - 0.1 x (95 - 90), the average 103.75 after adding.
-    assert positions["BTC-USDT"]["realized_pnl"] == D("0.5")
+    # The fees charged in the base currency (0.1 %: 0.0005 on the first buy, 0.0005 on the flipping sell) come out
+    # of the position: 0.4995 + 0.3 - 0.4 - 0.5005 (short 0.101) + 0.1.
+    assert positions["BTC-USDT"]["size"] == D("-0.001")
+    # Gross of fees: 0.4 x (120 - a) + 0.3995 x (90 - a) - 0.1 x (95 - 90), a = 82.95 / 0.7995 the average after
+    # adding; 0.7995 x a = 82.95, so 48 + 35.955 - 82.95 - 0.5 (to the 40 digits a is carried at).
+    assert abs(positions["BTC-USDT"]["realized_pnl"] - D("0.505")) < D("1e-30")
 
 
 async def test_a_fill_given_a_wrong_id_writes_nothing_on_it_and_is_applied_to_its_own_order(

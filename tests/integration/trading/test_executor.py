@@ -81,7 +81,37 @@ async def test_market_buy(executor: TradeExecutor, sim: OKXSimulator, db_session
     assert (trade.fee, trade.fee_currency, trade.liquidity) == (D("0.00001"), "BTC", Liquidity.TAKER)  # 0.1 % taker
     assert trade.realized_pnl == -(D("0.00001") * price)  # an opening trade realizes only its fee
     position = (await db_session.execute(select(Position).where(Position.instrument_id == "BTC-USDT"))).scalar_one()
-    assert (position.size, position.average_entry_price) == (D("0.01"), price)
+    # What the exchange credited: the size less the fee it took in BTC, at the fill price.
+    assert (position.size, position.average_entry_price) == (D("0.00999"), price)
+
+
+async def test_a_spot_position_bought_with_a_fee_in_base_sells_out_to_exactly_flat(
+    executor: TradeExecutor, sim: OKXSimulator, db_session: AsyncSession
+) -> None:
+    """A spot buy's fee is taken in the base currency: the position is what the exchange credited, so selling all
+    of it is accepted and closes it, with nothing left over and every fee counted once."""
+    btc_before = sim.exchange.wallets["BTC"].cash
+    bought = await executor.reconcile_order(
+        await executor.place_order(
+            OrderParams("BTC-USDT", BUY, OrderType.MARKET, D("0.01"), target_currency="base_ccy")
+        )
+    )
+    position = (await db_session.execute(select(Position).where(Position.instrument_id == "BTC-USDT"))).scalar_one()
+    assert position.size == sim.exchange.wallets["BTC"].cash - btc_before == D("0.00999")
+
+    sold = await executor.reconcile_order(
+        await executor.place_order(OrderParams("BTC-USDT", SELL, OrderType.MARKET, position.size))
+    )
+
+    assert sold.status is OrderStatus.FILLED, sold.error_message  # not refused for want of BTC
+    await db_session.refresh(position)
+    assert position.size == 0 and position.closed_at is not None  # nothing left open for ever
+    assert sim.exchange.wallets["BTC"].cash == btc_before
+    trades = await trades_of(db_session, bought) + await trades_of(db_session, sold)
+    buy_price, sell_price = trades[0].price, trades[1].price
+    spent = D("0.01") * buy_price
+    received = D("0.00999") * sell_price - trades[1].fee  # the sell's fee is in USDT
+    assert sum(t.realized_pnl for t in trades) == received - spent  # exactly what the account gained or lost
 
 
 async def test_limit_partially_filled_then_canceled(
