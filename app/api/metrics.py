@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.api.deps import ReadKey, RuntimeDep, SessionDep
 from app.services.trading.metrics import observe_tracker, refresh_gauges
+from app.services.trading.position_manager import PositionManager
 
 __all__ = ["router"]
 
@@ -17,5 +18,6 @@ router = APIRouter(tags=["metrics"])
 @router.get("/metrics", include_in_schema=False)
 async def metrics(_: ReadKey, session: SessionDep, runtime: RuntimeDep) -> Response:
     observe_tracker(runtime.tracker.status, runtime.leadership.is_leader)
-    await refresh_gauges(session)
+    positions = await PositionManager(session).marked_positions(runtime.risk.prices, include_closed=True)
+    await refresh_gauges(session, positions)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -9,7 +9,7 @@ Counters are per process, as Prometheus expects: sum them over replicas with `su
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -148,9 +148,10 @@ def observe_tracker(status: TrackerStatus, leader: bool) -> None:
     TRACKER_OLDEST_PENDING_PUSH.set(status.oldest_pending_push_s or 0)
 
 
-async def refresh_gauges(session: AsyncSession) -> None:
-    """Set the gauges from the database (called per scrape: two small queries). Read first, then swap with no
-    await in between, so that two concurrent scrapes never see a half-set gauge."""
+async def refresh_gauges(session: AsyncSession, positions: Sequence[Position]) -> None:
+    """Set the gauges from the database (called per scrape: two small queries) and `positions` (every position,
+    marked to the market as `GET /positions` shows them: `PositionManager.marked_positions`). Read first, then
+    swap with no await in between, so that two concurrent scrapes never see a half-set gauge."""
     open_orders = (
         await session.execute(
             select(Order.instrument_id, func.count())
@@ -158,23 +159,12 @@ async def refresh_gauges(session: AsyncSession) -> None:
             .group_by(Order.instrument_id)
         )
     ).all()
-    positions = (
-        await session.execute(
-            select(
-                Position.instrument_id,
-                Position.position_side,
-                Position.size,
-                Position.unrealized_pnl,
-                Position.realized_pnl,
-            )
-        )
-    ).all()
     for gauge in (OPEN_ORDERS, POSITION_SIZE, UNREALIZED_PNL, REALIZED_PNL):
         gauge.clear()
     for instrument_id, count in open_orders:
         OPEN_ORDERS.labels(instrument_id).set(count)
-    for instrument_id, side, size, unrealized, realized in positions:
-        labels = (instrument_id, str(side))
-        POSITION_SIZE.labels(*labels).set(float(size))
-        UNREALIZED_PNL.labels(*labels).set(float(unrealized))
-        REALIZED_PNL.labels(*labels).set(float(realized))
+    for position in positions:
+        labels = (position.instrument_id, str(position.position_side))
+        POSITION_SIZE.labels(*labels).set(float(position.size))
+        UNREALIZED_PNL.labels(*labels).set(float(position.unrealized_pnl))
+        REALIZED_PNL.labels(*labels).set(float(position.realized_pnl))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -56,6 +56,20 @@ class PositionManager:
         positions = (await self.session.execute(query)).scalars().all()
         # Sizes are text on SQLite, so "open" is decided here rather than in SQL.
         return positions if include_closed else [p for p in positions if p.size != 0]
+
+    def marked(self, position: Position, prices: Mapping[str, Decimal]) -> Position:
+        """`position` to read, marked to the market: `current_price` and `unrealized_pnl` (s·m·(price − a),
+        DESIGN.md §5) at `prices` (the risk view's latest, refreshed every few seconds), not at its last fill, which
+        may be hours old. Detached from the session, so the mark is never written; without a price, as stored."""
+        self.session.expunge(position)
+        price = prices.get(position.instrument_id)
+        if price is not None and position.size != 0:
+            position.current_price = price
+            position.unrealized_pnl = self.calculate_pnl(position, price)
+        return position
+
+    async def marked_positions(self, prices: Mapping[str, Decimal], *, include_closed: bool = False) -> list[Position]:
+        return [self.marked(p, prices) for p in await self.get_all_positions(include_closed=include_closed)]
 
     async def update_position(
         self,

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from app.api import deps
-from app.models.trading import Order
+from app.models.trading import Order, Position
 from app.services.trading.executor import TradeExecutor
 from tests.integration.api.conftest import Api
 from tests.integration.trading.conftest import eventually
@@ -518,3 +518,34 @@ async def test_metrics_in_prometheus_format(api: Api) -> None:
     gauges = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples}
     assert gauges[("trading_open_orders", (("instrument", "BTC-USDT"),))] == 1  # the resting limit order
     assert gauges[("trading_position_size", (("instrument", "BTC-USDT"), ("side", "net")))] == 0.00999  # net of fee
+
+
+async def test_positions_are_marked_to_the_latest_market_price_not_the_last_fill(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DESIGN.md §5: unrealized = s·m·(mark − a). It was the last fill's, so a long bought at 50,000 still showed 0
+    with the market at 45,000, in the API and in the gauge alike. The mark is not written to the database."""
+    signal = {"strategy_id": "mark", "instrument_id": "BTC-USDT", "side": "buy", "size": "0.01"}
+    placed = await api.client.post("/api/v1/trading/signals", json=signal, headers=api.as_("trade"))
+    await api.app.state.trading.tracker.reconcile(placed.json()["id"])
+    risk = api.app.state.trading.risk
+
+    class Pinned(dict[str, Decimal]):  # the market at 45,000, whatever the price refresh reads meanwhile
+        def __setitem__(self, instrument: str, price: Decimal) -> None:
+            if instrument != "BTC-USDT":
+                super().__setitem__(instrument, price)
+
+    monkeypatch.setattr(risk, "prices", Pinned({**risk.prices, "BTC-USDT": Decimal("45000")}))
+    read = api.as_("read")
+    one = (await api.client.get("/api/v1/trading/positions/BTC-USDT", headers=read)).json()
+    [listed] = (await api.client.get("/api/v1/trading/positions", headers=read)).json()
+    metrics = (await api.client.get("/metrics", headers=read)).text
+
+    expected = Decimal(one["size"]) * (Decimal("45000") - Decimal(one["average_entry_price"]))
+    assert expected < 0 and one["current_price"] == listed["current_price"] == "45000"
+    assert Decimal(one["unrealized_pnl"]) == Decimal(listed["unrealized_pnl"]) == expected
+    gauge = next(line for line in metrics.splitlines() if line.startswith("trading_unrealized_pnl{"))
+    assert float(gauge.rsplit(" ", 1)[1]) == pytest.approx(float(expected))
+    async with api.app.state.session_factory() as session:  # as stored: at its fill
+        stored = (await session.execute(select(Position))).scalar_one()
+        assert stored.current_price == Decimal(one["average_entry_price"]) and stored.unrealized_pnl == 0

@@ -16,9 +16,11 @@ router = APIRouter(prefix="/positions", tags=["positions"])
 
 
 @router.get("", response_model=list[PositionRead], responses=ERRORS)
-async def list_positions(_: ReadKey, session: SessionDep, include_closed: bool = False) -> list[Position]:
-    """Open positions (with `include_closed`, flat ones too), by instrument."""
-    return list(await PositionManager(session).get_all_positions(include_closed=include_closed))
+async def list_positions(
+    _: ReadKey, session: SessionDep, runtime: RuntimeDep, include_closed: bool = False
+) -> list[Position]:
+    """Open positions (with `include_closed`, flat ones too), by instrument, marked to the latest market price."""
+    return await PositionManager(session).marked_positions(runtime.risk.prices, include_closed=include_closed)
 
 
 @router.post("/sync", response_model=PositionSyncResult, responses={**ERRORS, **EXCHANGE_ERRORS})
@@ -33,7 +35,7 @@ async def sync_positions(
         await session.rollback()
     else:
         await session.commit()
-    positions = [PositionRead.model_validate(p) for p in await manager.get_all_positions()]
+    positions = [PositionRead.model_validate(p) for p in await manager.marked_positions(runtime.risk.prices)]
     return PositionSyncResult(differences=differences, positions=positions)
 
 
@@ -43,9 +45,15 @@ async def sync_positions(
     responses={**ERRORS, 404: {"model": ErrorResponse, "description": "no position in this instrument"}},
 )
 async def get_position(
-    instrument: str, _: ReadKey, session: SessionDep, position_side: PositionSide = PositionSide.NET
+    instrument: str,
+    _: ReadKey,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    position_side: PositionSide = PositionSide.NET,
 ) -> Position:
-    position = await PositionManager(session).get_position(instrument, position_side)
+    """One position, marked to the latest market price."""
+    manager = PositionManager(session)
+    position = await manager.get_position(instrument, position_side)
     if position is None:
         raise APIError(404, "not_found", f"no {position_side.value} position in {instrument}")
-    return position
+    return manager.marked(position, runtime.risk.prices)
