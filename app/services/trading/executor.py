@@ -13,6 +13,7 @@ Every change is re-read under a row lock before it is applied (another task — 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -122,7 +123,7 @@ class TradeExecutor:
             price=signal.price,
             trade_mode=trade_modes_for(signal.instrument_id)[0],
             target_currency=None if derivative or signal.price is not None else "base_ccy",
-            reduce_only=signal.reduce_only,
+            reduce_only=signal.reduce_only or self.risk.reduce_only_required(signal.instrument_id),
             instrument_type=InstrumentType(instrument_type_of(signal.instrument_id)),
         )
         return await self.place_order(
@@ -161,6 +162,8 @@ class TradeExecutor:
         if not result.passed:
             await self._refuse(result, signal, strategy, order_type=params.order_type, execution_id=execution_id)
         self.risk.record_order(strategy)  # reserved before any await: concurrent requests see it
+        if self.risk.reduce_only_required(params.instrument_id):
+            params = dataclasses.replace(params, reduce_only=True)
         return await self.place_order(
             params,
             strategy_id=strategy,

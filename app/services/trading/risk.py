@@ -188,6 +188,14 @@ class ExecutionRiskControl:
     def set_trading_state(self, state: TradingState) -> None:
         self.trading_state = state
 
+    def reduce_only_required(self, instrument_id: str) -> bool:
+        """While trading is reducing-only, a derivative order is sent reduce-only, so that the exchange itself
+        refuses what would open or flip a position. The check here reads positions a few seconds old and judges
+        each order alone: two sells of a 1-contract long each pass it, and would leave a short. (OKX has no
+        reduce-only for spot in a cash account; there a sale is bounded by the coins held.)"""
+        rules = self.instruments.get(instrument_id)
+        return self.trading_state is TradingState.REDUCING and rules is not None and rules.is_derivative
+
     def record_order(self, strategy_id: str) -> None:
         """An order passed the checks: it counts toward the strategy's rate and the open orders at once, before any
         await, so concurrent requests cannot all slip under a limit. The open count is recounted from the database

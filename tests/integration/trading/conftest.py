@@ -37,21 +37,7 @@ async def okx(sim: OKXSimulator) -> AsyncIterator[OKXClient]:
 async def risk(okx: OKXClient) -> ExecutionRiskControl:
     control = ExecutionRiskControl({"max_order_value": Decimal("1000000"), "max_order_size": Decimal("100")})
     for inst_id in ("BTC-USDT", "ETH-USDT", "BTC-USDT-SWAP"):
-        instrument = await okx.public.instrument(inst_id)
-        base, quote = inst_id.split("-")[:2]
-        control.set_instrument(
-            InstrumentRules(
-                inst_id,
-                base,
-                quote,
-                instrument.tick_sz,
-                instrument.lot_sz,
-                instrument.min_sz,
-                contract_value=instrument.contract_multiplier,
-                is_derivative=instrument.inst_type != "SPOT",
-                leverage=instrument.lever or Decimal(1),
-            )
-        )
+        control.set_instrument(InstrumentRules.from_okx(await okx.public.instrument(inst_id)))
         control.set_price(inst_id, (await okx.market.get_ticker(inst_id)).last or Decimal(0))
     return control
 

@@ -34,7 +34,7 @@ from app.services.trading.errors import OrderNotCancelable, RiskRejected
 from app.services.trading.executor import TradeExecutor
 from app.services.trading.order_manager import OrderManager, OrderParams
 from app.services.trading.order_state import OrderTrigger
-from app.services.trading.risk import RiskCode
+from app.services.trading.risk import RiskCode, TradingState
 from app.services.trading.signal import Account, Signal
 
 D = Decimal
@@ -305,3 +305,29 @@ async def test_an_order_first_heard_of_as_filled_counts_as_acknowledged(db_sessi
 
     assert order.status is OrderStatus.FILLED
     assert order.acknowledged_at is not None and order.acknowledged_at == order.finished_at
+
+
+async def test_while_reducing_only_derivative_orders_go_reduce_only_so_two_sells_cannot_flip_a_long(
+    executor: TradeExecutor, sim: OKXSimulator, db_session: AsyncSession
+) -> None:
+    """Each sell of a 1-contract long passes the reducing-only check alone (the positions it reads are a few
+    seconds old). Sent reduce-only, the exchange refuses the second: the long is closed, not turned short."""
+    swap = "BTC-USDT-SWAP"
+
+    def market(side: OrderSide) -> OrderParams:
+        return OrderParams(swap, side, OrderType.MARKET, D("1"), trade_mode=TradeMode.CROSS,
+                           instrument_type=InstrumentType.SWAP)  # fmt: skip
+
+    await executor.reconcile_order(await executor.place_order(market(BUY)))
+    executor.risk.set_trading_state(TradingState.REDUCING)
+    as_read = Account(equity=D("1000000"), available={"USDT": D("1000000")}, positions={swap: D("1")})
+
+    first = await executor.reconcile_order(await executor.place_checked_order(market(SELL), as_read))
+    second = await executor.reconcile_order(await executor.place_checked_order(market(SELL), as_read))
+
+    assert first.reduce_only and second.reduce_only
+    assert first.status is OrderStatus.FILLED
+    assert (second.status, second.error_code) == (OrderStatus.REJECTED, "51169")  # nothing left to reduce
+    position = (await db_session.execute(select(Position).where(Position.instrument_id == swap))).scalar_one()
+    assert position.size == 0
+    assert [o["reduceOnly"] for o in sim.exchange.state()["orders"]] == ["false", "true"]  # the second: refused

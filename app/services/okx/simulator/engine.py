@@ -360,6 +360,21 @@ class SimExchange:
         if len(book["buy"]) + len(book["sell"]) >= MAX_PENDING_PER_INSTRUMENT:
             raise SimError("51174", "The number of pending orders reached the upper limit.")
         reduce_only = str(p.get("reduceOnly", "false")).lower() == "true"
+        if reduce_only and instrument.is_swap:
+            position = self.positions.get(instrument.inst_id)
+            held = position.pos if position is not None else ZERO
+            if held == 0:
+                raise SimError(
+                    "51169",
+                    "Order failed because you don't have any positions in this direction for this contract to "
+                    "reduce or close.",
+                )
+            if (held > 0) == (side == "buy"):
+                raise SimError(
+                    "51170",
+                    "Failed to place order. A reduce-only order can't be the same trading direction as your "
+                    "existing positions.",
+                )
 
         self._order_seq += 1
         order = SimOrder(
