@@ -257,16 +257,32 @@ async def test_amend_price_size_and_refusals(okx: OKXClient, control: Control) -
         await okx.trade.amend_order(AmendRequest("BTC-USDT", ord_id="1", new_px=Decimal("49000")))
 
 
-async def test_amend_cannot_shrink_below_what_filled(okx: OKXClient, control: Control) -> None:
+async def test_amend_to_what_filled_or_less_finishes_the_order_as_filled(okx: OKXClient, control: Control) -> None:
+    """OKX: "If the new quantity of the order is less than or equal to the filled quantity when you are amending a
+    partially-filled order, the order status will be changed to filled" (the simulator refused it with 51000)."""
     ack = await okx.trade.place_order(order(px="49000", sz="3"))
     await control("POST", "price", {"instId": "BTC-USDT", "px": "48995"})
     partial = await okx.trade.get_order("BTC-USDT", ord_id=ack.ord_id)
-
-    with pytest.raises(OKXParameterError):
-        await okx.trade.amend_order(AmendRequest("BTC-USDT", ord_id=ack.ord_id, new_sz=partial.acc_fill_sz))
     raised = await okx.trade.amend_order(AmendRequest("BTC-USDT", ord_id=ack.ord_id, new_sz=Decimal("4")))
-    assert raised.ok
-    assert (await okx.trade.get_order("BTC-USDT", ord_id=ack.ord_id)).sz == Decimal("4")
+    assert raised.ok and (await okx.trade.get_order("BTC-USDT", ord_id=ack.ord_id)).sz == Decimal("4")
+
+    shrunk = await okx.trade.amend_order(AmendRequest("BTC-USDT", ord_id=ack.ord_id, new_sz=partial.acc_fill_sz))
+
+    finished = await okx.trade.get_order("BTC-USDT", ord_id=ack.ord_id)
+    assert shrunk.ok and 0 < partial.acc_fill_sz < 3
+    assert (finished.state, finished.sz, finished.acc_fill_sz) == ("filled", partial.acc_fill_sz, partial.acc_fill_sz)
+    assert (await okx.account.get_balance("USDT")).details[0].frozen_bal == 0  # nothing left held for it
+
+
+async def test_a_post_only_amend_that_would_take_is_refused_and_the_order_kept(okx: OKXClient) -> None:
+    ack = await okx.trade.place_order(order(ord_type="post_only", px="49000", sz="0.1"))
+
+    with pytest.raises(OKXError) as refused:
+        await okx.trade.amend_order(AmendRequest("BTC-USDT", ord_id=ack.ord_id, new_px=Decimal("51000")))
+
+    kept = await okx.trade.get_order("BTC-USDT", ord_id=ack.ord_id)
+    assert refused.value.code == "51511"  # OKX keeps it resting as it was (the simulator canceled it)
+    assert (kept.state, kept.px) == ("live", Decimal("49000"))
 
 
 async def test_batch_place_cancel_and_the_one_order_batch_ccxt_sends(okx: OKXClient) -> None:

@@ -710,10 +710,27 @@ class SimExchange:
             raise SimError("51000", "Parameter ordType error")
         new_sz = _decimal(p["newSz"], "newSz") if "newSz" in p else order.sz
         new_px = _decimal(p["newPx"], "newPx") if "newPx" in p else order.px
-        if new_sz <= order.acc_fill_sz or not _is_multiple(new_sz, instrument.lot_sz) or new_sz < instrument.min_sz:
+        if new_sz <= 0 or not _is_multiple(new_sz, instrument.lot_sz):
             raise SimError("51000", "Parameter newSz error")
         if new_px <= 0 or not _is_multiple(new_px, instrument.tick_sz):
             raise SimError("51000", "Parameter newPx error")
+        if order.acc_fill_sz > 0 and new_sz <= order.acc_fill_sz:
+            # OKX: "If the new quantity … is less than or equal to the filled quantity when you are amending a
+            # partially-filled order, the order status will be changed to filled."
+            self._unrest(order)
+            order.sz = order.acc_fill_sz
+            order.req_id, order.amend_result, order.u_time = str(p.get("reqId", "")), "0", now_ms
+            self._finish(order, "filled")
+            return order
+        if new_sz < instrument.min_sz:
+            raise SimError("51000", "Parameter newSz error")
+        opposite = "ask" if order.is_buy else "bid"
+        best = self.markets[instrument.inst_id].best(opposite)
+        crosses = best is not None and (best <= new_px if order.is_buy else best >= new_px)
+        if crosses and order.ord_type == "post_only":  # OKX refuses it and keeps the order as it was
+            raise SimError(
+                "51511", "Modification failed as the order price did not meet the requirement for Post Only."
+            )
         # Re-freeze for the new remainder at the new price; refuse (nothing changed) if funds do not cover it.
         old = (order.sz, order.px, order.frozen)
         self._release(order)
@@ -731,12 +748,7 @@ class SimExchange:
         order.req_id = str(p.get("reqId", ""))
         order.amend_result = "0"
         order.u_time = now_ms
-        opposite = "ask" if order.is_buy else "bid"
-        best = self.markets[instrument.inst_id].best(opposite)
-        crosses = best is not None and (best <= new_px if order.is_buy else best >= new_px)
-        if crosses and order.ord_type == "post_only":
-            self._finish(order, "canceled", cancel_source="post_only_would_take")
-        elif crosses:
+        if crosses:
             self._publish_order(order)
             self._take(order)
             if order.state not in TERMINAL:
