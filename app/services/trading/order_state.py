@@ -55,6 +55,9 @@ def _table() -> dict[tuple[OrderStatus, OrderTrigger], OrderStatus]:
     table[(S.PENDING_CANCEL, T.CANCEL_REFUSED)] = S.LIVE  # adjusted by `next_status`: fills, acknowledgement
     # A cancel asked for an order the exchange never acknowledged, and then proven absent: it never existed.
     table[(S.PENDING_CANCEL, T.CONFIRMED_ABSENT)] = S.FAILED
+    # ... or the exchange's answer to its place, a refusal, comes after the cancel was asked: it is `rejected` with
+    # OKX's code (without this move it waited for its expTime and ended `failed`, the code lost).
+    table[(S.PENDING_CANCEL, T.REJECTED)] = S.REJECTED
     for status in (*_OPEN_BEFORE_ACK, *_WORKING, S.PENDING_CANCEL):
         table[(status, T.FILLED)] = S.FILLED
         table[(status, T.CANCELED)] = S.CANCELED

@@ -66,6 +66,7 @@ def test_table_cases(current: OrderStatus, trigger: OrderTrigger, expected: Orde
 def test_cancel_of_an_unacknowledged_order() -> None:
     assert next_status(S.PENDING_CANCEL, T.CANCEL_REFUSED, acknowledged=False) == S.UNKNOWN
     assert next_status(S.PENDING_CANCEL, T.CONFIRMED_ABSENT) == S.FAILED
+    assert next_status(S.PENDING_CANCEL, T.REJECTED) == S.REJECTED  # its place refused after the cancel was asked
 
 
 def test_ack_or_refused_cancel_never_hides_fills() -> None:
