@@ -34,7 +34,9 @@ class RiskRejected(TradingError):
 class ExchangeRateLimited(TradingError):
     """OKX's order rate limit was used up for longer than the client may wait, so nothing was sent (HTTP 429, retry).
     The order written ahead is closed as `rejected` and its idempotency key released; its ids go back with the
-    refusal so that the caller can match its own request to that row."""
+    refusal so that the caller can match its own request to that row. (With the database busy as it is closed,
+    the row stays written ahead and keeps the key until the tracker closes it `failed`: a retry with that key
+    gets the row back, so send it with a new key.)"""
 
     def __init__(self, message: str, *, okx_code: str, order_id: int, client_order_id: str) -> None:
         super().__init__(message)

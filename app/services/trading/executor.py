@@ -26,7 +26,7 @@ from sqlalchemy.exc import TimeoutError as DatabaseBusy
 
 from app.log_config import log_context
 from app.models.base import utcnow
-from app.models.trading import ExecutionEventType, InstrumentType, Order, OrderStatus, OrderType
+from app.models.trading import ExecutionEventType, InstrumentType, Order, OrderType
 from app.services.okx.client import OKXClient
 from app.services.okx.errors import (
     OKXAPIError,
@@ -52,7 +52,7 @@ from app.services.trading.order_state import OrderTrigger, next_status
 from app.services.trading.order_tracker import OrderTracker
 from app.services.trading.risk import ExecutionRiskControl, RiskCheckResult, TradingState
 from app.services.trading.signal import Account, Signal
-from app.services.trading.sync import ExchangeOrderSync
+from app.services.trading.sync import ExchangeOrderSync, cancel_again
 
 log = logging.getLogger(__name__)
 
@@ -324,12 +324,16 @@ class TradeExecutor:
         """A cancel asked while this order was on its way found nothing to cancel on the exchange (51400) and left
         it `pending_cancel`: now that the exchange has it, the cancel goes again (`cancel_again`), or the order
         would stay working there, free to fill (the kill switch's cancel-all included)."""
-        if order.status is not OrderStatus.PENDING_CANCEL or not await self.sync.cancel_again(order):
+        if not await cancel_again(self.okx, order):
             return order
         try:
             return await self.reconcile_order(order)
         except OKXError:
             return order  # the exchange's push settles it
+        except UNAVAILABLE:  # placed and its cancel sent: not a 503; the push or the tracker stores the rest
+            with contextlib.suppress(SQLAlchemyError):
+                await self.session.rollback()
+            return order
 
     async def _store_answer(self, order: Order, trigger: OrderTrigger, answer: OKXError) -> tuple[Order, bool]:
         """The exchange's answer (a refusal, or none: outcome unknown) moved onto the order and committed; the order

@@ -3,7 +3,8 @@
 Counters follow the audit log: every execution event (`events.record_event`) notes what it means for the counters
 on its session, and the counts move only when that transaction commits, so a rolled-back order or fill is never
 counted, and a fill is counted once by the replica that stored it. Gauges (open orders, positions, PnL) are read
-from the database when `/metrics` is scraped (`refresh_gauges`), so every replica reports the same account.
+from the database when `/metrics` is scraped (`refresh_gauges`), so every replica reports the same account (the
+unrealized PnL at the replica's own latest prices, which may differ by a refresh, ~2 s).
 Counters are per process, as Prometheus expects: sum them over replicas with `sum without (instance)`.
 """
 

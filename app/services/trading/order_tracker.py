@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.log_config import log_context
 from app.models.base import utcnow
-from app.models.trading import Order
+from app.models.trading import Order, OrderStatus
 from app.services.okx import models as okx
 from app.services.okx.auth import OKXCredentials
 from app.services.okx.client import OKXClient, parse
@@ -37,7 +37,7 @@ from app.services.okx.trade import PAGE_LIMIT
 from app.services.okx.websocket import OKXWebSocket, WSConnected, WSEvent, WSPush
 from app.services.trading.metrics import PUSH_APPLY_SECONDS
 from app.services.trading.order_manager import ACTIVE_STATUSES, OrderManager
-from app.services.trading.sync import ExchangeOrderSync
+from app.services.trading.sync import ExchangeOrderSync, cancel_again
 from app.tasks import stop_tasks
 
 __all__ = ["OrderCallback", "OrderTracker", "TrackerStatus"]
@@ -333,6 +333,10 @@ class OrderTracker:
             if result.missing_fills:  # the exchange counts more filled than we hold: fetch the fills by REST
                 order = await sync.reconcile(order, self.clock())
                 await session.commit()
+        if order.status is OrderStatus.PENDING_CANCEL and snapshot.state in ("live", "partially_filled"):
+            # Working there, canceling here: a cancel that found nothing (asked while the order was on its way, and
+            # the request that placed it could not send it again) or was lost. Outside the push's slot and lock.
+            await cancel_again(self.okx, order)
         self.pushes_applied += 1
         if order.status.is_terminal or len(self._filled) >= MAX_REMEMBERED_FILLS:
             self._filled.pop(snapshot.ord_id, None)
@@ -355,10 +359,9 @@ class OrderTracker:
                 self._tracked.pop(order_id, None)
                 return None
             async with self._one_at_a_time(order.client_order_id or order.exchange_order_id or str(order.id)):
-                sync = ExchangeOrderSync(self.okx, session)
-                order = await sync.reconcile(order, self.clock(), still_open=still_open)
+                order = await ExchangeOrderSync(self.okx, session).reconcile(order, self.clock(), still_open=still_open)
                 await session.commit()
-            await sync.cancel_again(order)  # pending_cancel yet working there: its cancel found nothing, or was lost
+        await cancel_again(self.okx, order)  # pending_cancel yet working there: its cancel found nothing, or was lost
         await self._finish(order, {"source": "rest"})
         return order
 
@@ -445,9 +448,9 @@ class OrderTracker:
             if result.missing_fills:
                 order = await sync.reconcile(order, self.clock())
                 await session.commit()
-            await sync.cancel_again(order)  # pending_cancel yet listed working: its cancel found nothing, or was lost
         if not order.status.is_terminal and order.id not in self._tracked:
             self._tracked[order.id] = _Tracked(order.id, order.exchange_order_id, order.instrument_id, None)
+        await cancel_again(self.okx, order)  # pending_cancel yet listed working: its cancel found nothing, or was lost
         await self._finish(order, {"source": "rest"})
 
     async def _finished_orders(
@@ -593,13 +596,22 @@ class OrderTracker:
         while self._applying:
             await asyncio.gather(*list(self._applying), return_exceptions=True)
 
-    async def caught_up(self) -> None:
-        """Wait until what the exchange has told this tracker is stored: a gap fill running finished, every push
-        received so far applied. A position sync waits for it after reading the exchange's positions, so that a
-        fill those count and whose push has arrived is not corrected in and then applied again."""
-        async with self._gap_filling:
-            pass
-        await self.settled()
+    async def caught_up(self, timeout_s: float = 5.0) -> bool:
+        """Wait until what the exchange has told this tracker so far is stored: a gap fill running finished, the
+        pushes received until now applied (not those received meanwhile: under a steady flow some push is always
+        being applied). A position sync waits for it after reading the exchange's positions, so that a fill those
+        count and whose push has arrived is not corrected in and then applied again. Bounded (a gap fill after a
+        long outage can take minutes): False when the wait ran out, nothing being cancelled."""
+        deadline = time.monotonic() + timeout_s
+        try:
+            await asyncio.wait_for(self._gap_filling.acquire(), timeout_s)
+        except TimeoutError:
+            return False
+        self._gap_filling.release()
+        if pending := list(self._applying):
+            _, late = await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+            return not late
+        return True
 
     async def _poll(self) -> None:
         """While the socket is down, poll everything; while it is up, only the orders not yet acknowledged

@@ -19,13 +19,25 @@ from app.services.okx.models import PositionInfo
 from app.services.trading.events import record_event
 from app.services.trading.position_math import FillEffect, PositionState, apply_fill, unrealized_pnl
 
-__all__ = ["FILL_ON_ITS_WAY_S", "PositionManager"]
+__all__ = ["FILL_ON_ITS_WAY_S", "PositionManager", "fee_in_kind"]
 
 # How long a fill the exchange has counted may take to be stored here: a push is applied within milliseconds, and
 # with the WebSocket down the tracker's poll gap-fills every 5 s. A position sync does not correct a difference
 # that a fill younger than this, and not stored yet, explains.
 FILL_ON_ITS_WAY_S = 60.0
 FILL_ON_ITS_WAY = timedelta(seconds=FILL_ON_ITS_WAY_S)
+
+
+def fee_in_kind(instrument_type: InstrumentType, instrument_id: str, fee: Decimal, fee_currency: str) -> Decimal:
+    """The part of a fill's fee taken from the traded amount itself: on spot, a fee in the base currency (a buy's,
+    on OKX) comes out of what was bought. OKX credits 0.0999 BTC for a 0.1 BTC buy with a 0.0001 BTC fee, so the
+    position is 0.0999, not 0.1: selling 0.1 would be refused, and selling 0.0999 would leave 0.0001 open for ever.
+    Its cost is already in the trade's realized PnL (the fee in quote), so nothing is counted twice: the average
+    entry stays the fill price. A rebate (negative fee) adds to the position. Derivatives: nothing (their fees are
+    in the settlement currency)."""
+    if instrument_type is not InstrumentType.SPOT:
+        return Decimal(0)
+    return fee if fee_currency == instrument_id.split("-")[0] else Decimal(0)
 
 
 @functools.cache
@@ -88,7 +100,15 @@ class PositionManager:
             instrument_type=instrument_type,
             trade_mode=trade_mode,
         )
-        effect = self.effect_of(position, trade.side, trade.size, trade.price)
+        effect = self.effect_of(
+            position,
+            trade.side,
+            trade.size,
+            trade.price,
+            fee=trade.fee,
+            fee_currency=trade.fee_currency or "",
+            instrument_type=instrument_type,
+        )
         self.apply(position, effect, trade)
         await self.session.flush()
         return position, effect
@@ -139,12 +159,20 @@ class PositionManager:
 
     @staticmethod
     def effect_of(
-        position: Position, side: OrderSide, size: Decimal, price: Decimal, *, fee_in_kind: Decimal = Decimal(0)
+        position: Position,
+        side: OrderSide,
+        size: Decimal,
+        price: Decimal,
+        *,
+        fee: Decimal = Decimal(0),
+        fee_currency: str = "",
+        instrument_type: InstrumentType = InstrumentType.SPOT,
     ) -> FillEffect:
         """What a fill would do to `position` (nothing is changed): known before the trade is stored, so the
-        trade is written once, with its realized PnL. `fee_in_kind` is the part of the fee taken from the traded
-        amount itself (`recorder.fee_in_kind`): the position moves by the size net of it."""
-        signed = (size if side is OrderSide.BUY else -size) - fee_in_kind
+        trade is written once, with its realized PnL. The position moves by the size net of the part of the fee
+        taken from the traded amount itself (`fee_in_kind`)."""
+        in_kind = fee_in_kind(instrument_type, position.instrument_id, fee, fee_currency)
+        signed = (size if side is OrderSide.BUY else -size) - in_kind
         before = PositionState(position.size, position.average_entry_price, position.realized_pnl)
         return apply_fill(before, signed, price, position.contract_multiplier)
 
@@ -190,7 +218,7 @@ class PositionManager:
         okx_client: OKXClient,
         *,
         compare_spot_holdings: bool = True,
-        caught_up: Callable[[], Awaitable[None]] | None = None,
+        caught_up: Callable[[], Awaitable[object]] | None = None,
         now: datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Compare with the exchange and correct the local record (DESIGN.md §5); one `position_synced` event per
@@ -201,13 +229,15 @@ class PositionManager:
         deposited rather than traded, so a spot position is compared with its base currency's balance and the
         difference is reported, never "corrected" into the traded position.
 
-        A position whose last fill on the exchange (its `tradeId`) is not stored here and is under
-        `FILL_ON_ITS_WAY_S` old is not corrected: that fill is on its way (its push, or the poll's gap fill), and
+        A position whose last fill on the exchange (its `tradeId`) is not stored here, and that moved there under
+        `FILL_ON_ITS_WAY_S` ago (its `uTime`; for a position flat there, and so not listed, the instrument's newest
+        fill and that fill's time) is not corrected: that fill is on its way (its push, or the poll's gap fill), and
         corrected now it would be applied on top and counted twice (a long closed on the exchange would become a
         short here, its realized PnL lost). It is reported with `corrected: false` and `awaiting_fill`. Older and
         still not stored, the fill is not coming (the position predates the service, or its fills were lost): the
         position is corrected. `caught_up` (the tracker's) is awaited after the exchange is read, so every push
-        received by then is applied first.
+        received by then is applied first. Everything is read from the exchange before anything is written, so no
+        row is locked across a REST call.
         """
         now = now or utcnow()
         exchange_positions = await okx_client.account.get_positions()
@@ -216,14 +246,25 @@ class PositionManager:
             await caught_up()
         differences: list[dict[str, Any]] = []
         local = {(p.instrument_id, p.position_side): p for p in await self.get_all_positions(include_closed=True)}
-        seen: set[tuple[str, PositionSide]] = set()
+        seen = {(remote.inst_id, PositionSide(remote.pos_side or "net")) for remote in exchange_positions}
+        instruments = {
+            remote.inst_id: await okx_client.public.instrument(remote.inst_id)
+            for remote in exchange_positions
+            if (remote.inst_id, PositionSide(remote.pos_side or "net")) not in local
+        }
+        newest_fill: dict[str, str | None] = {}  # flat there: the fill that closed it is the instrument's newest
+        for key, position in local.items():
+            gone = key not in seen and position.instrument_type is not InstrumentType.SPOT and position.size != 0
+            if gone and key[0] not in newest_fill:
+                newest = await okx_client.trade.get_fills(inst_id=key[0], limit=1)
+                recent = newest and now - newest[0].ts < FILL_ON_ITS_WAY
+                newest_fill[key[0]] = newest[0].trade_id if recent else None
         for remote in exchange_positions:
             side = PositionSide(remote.pos_side or "net")
             key = (remote.inst_id, side)
-            seen.add(key)
             position = local.get(key)
             if position is None:
-                instrument = await okx_client.public.instrument(remote.inst_id)
+                instrument = instruments[remote.inst_id]
                 position = Position(
                     instrument_id=remote.inst_id,
                     position_side=side,
@@ -246,10 +287,7 @@ class PositionManager:
         for key, position in local.items():
             if key not in seen and position.instrument_type is not InstrumentType.SPOT and position.size != 0:
                 changes = {"size": {"local": position.size, "exchange": Decimal(0)}}
-                # Flat on the exchange, so not listed: the fill that closed it is the instrument's newest.
-                newest = await okx_client.trade.get_fills(inst_id=position.instrument_id, limit=1)
-                last_fill = newest[0].trade_id if newest and now - newest[0].ts < FILL_ON_ITS_WAY else None
-                if awaited := await self._fill_not_stored(position.instrument_id, last_fill):
+                if awaited := await self._fill_not_stored(position.instrument_id, newest_fill.get(key[0])):
                     differences.append(self._left_to_its_fill(position, changes, awaited))
                     continue
                 position.size, position.average_entry_price, position.closed_at = Decimal(0), None, utcnow()

@@ -47,7 +47,6 @@ __all__ = [
     "FILL_IDENTITY",
     "TradeRecorder",
     "currencies_of",
-    "fee_in_kind",
     "store_trade_statement",
     "trade_values",
 ]
@@ -150,7 +149,7 @@ class TradeRecorder:
             trade_mode=order.trade_mode if instrument_type is not InstrumentType.SPOT else TradeMode.CASH,
         )
         effect = positions.effect_of(
-            position, side, size, price, fee_in_kind=fee_in_kind(instrument_type, instrument_id, fee, fee_currency)
+            position, side, size, price, fee=fee, fee_currency=fee_currency, instrument_type=instrument_type
         )
         values = trade_values(
             order,
@@ -216,19 +215,6 @@ class TradeRecorder:
                 trade.fee,
                 trade.fee_currency,
             )
-
-
-def fee_in_kind(instrument_type: InstrumentType, instrument_id: str, fee: Decimal, fee_currency: str) -> Decimal:
-    """The part of a fill's fee taken from the traded amount itself: on spot, a fee in the base currency (a buy's,
-    on OKX) comes out of what was bought. OKX credits 0.0999 BTC for a 0.1 BTC buy with a 0.0001 BTC fee, so the
-    position is 0.0999, not 0.1: selling 0.1 would be refused, and selling 0.0999 would leave 0.0001 open for ever.
-    Its cost is already in the trade's realized PnL (the fee in quote), so nothing is counted twice: the average
-    entry stays the fill price. A rebate (negative fee) adds to the position. Derivatives: nothing (their fees are
-    in the settlement currency)."""
-    if instrument_type is not InstrumentType.SPOT:
-        return Decimal(0)
-    base, _ = currencies_of(instrument_id)
-    return fee if fee_currency == base else Decimal(0)
 
 
 def trade_values(

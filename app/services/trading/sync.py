@@ -41,9 +41,9 @@ from app.services.trading.events import record_event, take_queued_rows
 from app.services.trading.order_manager import OrderManager
 from app.services.trading.order_state import OrderTrigger, trigger_for_exchange_state
 from app.services.trading.position_manager import PositionManager
-from app.services.trading.recorder import TradeRecorder, fee_in_kind, trade_values
+from app.services.trading.recorder import TradeRecorder, trade_values
 
-__all__ = ["EXP_TIME_MARGIN", "ExchangeOrderSync", "SyncResult"]
+__all__ = ["EXP_TIME_MARGIN", "ExchangeOrderSync", "SyncResult", "cancel_again"]
 
 # Clock error allowed between us and OKX when deciding that an expTime has passed.
 EXP_TIME_MARGIN = timedelta(seconds=2)
@@ -228,9 +228,14 @@ class ExchangeOrderSync:
                 if order.exchange_order_id is None:  # the fill came before the acknowledgement: as the general path
                     order.exchange_order_id = snapshot.ord_id
                 facts = _fill_facts(order, fill)
-                in_kind = fee_in_kind(order.instrument_type, order.instrument_id, facts["fee"], facts["fee_currency"])
                 effect = PositionManager.effect_of(
-                    position, facts["side"], facts["size"], facts["price"], fee_in_kind=in_kind
+                    position,
+                    facts["side"],
+                    facts["size"],
+                    facts["price"],
+                    fee=facts["fee"],
+                    fee_currency=facts["fee_currency"],
+                    instrument_type=order.instrument_type,
                 )
                 values = trade_values(order, effect, **facts, multiplier=multiplier)
                 # The trade as it will be stored, with the id the lock took for it: its events need that id.
@@ -249,23 +254,6 @@ class ExchangeOrderSync:
             return None
         await self.session.commit()  # it holds nothing now: its commit runs the events' effects (metrics, feeds)
         return SyncResult(order, 1, missing_fills=snapshot.acc_fill_sz > order.filled_size)
-
-    async def cancel_again(self, order: Order) -> bool:
-        """Send again the cancel of an order stored `pending_cancel` that the exchange has working. Asked while the
-        order was still on its way, the first cancel found nothing to cancel (OKX 51400); or it was never sent (the
-        service died between). Twice is harmless: the second is answered 51400. False when the exchange refused it
-        otherwise (logged; the next gap fill or poll tries again); the exchange's push then settles the order."""
-        if order.status is not OrderStatus.PENDING_CANCEL or not order.exchange_order_id:
-            return False
-        log.warning("order %s is pending_cancel and working on the exchange: its cancel is sent again", order.id)
-        try:
-            await self.okx.trade.cancel_order(order.instrument_id, ord_id=order.exchange_order_id)
-        except OKXOrderAlreadyFinished:
-            return True  # canceled (or filled) meanwhile: its push or the reconciliation says which
-        except OKXError as exc:
-            log.error("order %s: cancel sent again refused, left pending_cancel: %s", order.id, exc)
-            return False
-        return True
 
     async def reconcile(self, order: Order, now: datetime, *, still_open: Collection[str] | None = None) -> Order:
         """Ask the exchange about `order` (by ordId, else clOrdId) and apply the answer, fills included.
@@ -410,6 +398,24 @@ def _pushed_fill(snapshot: okx.Order) -> okx.Fill | None:
         fill_time=snapshot.fill_time,
         ts=snapshot.fill_time or snapshot.u_time,
     )
+
+
+async def cancel_again(okx_client: OKXClient, order: Order) -> bool:
+    """Send again the cancel of an order stored `pending_cancel` that the exchange has working. Asked while the
+    order was still on its way, the first cancel found nothing to cancel (OKX 51400); or it was never sent (the
+    service died between). Twice is harmless: the second is answered 51400. False when the exchange refused it
+    otherwise (logged; the next gap fill or poll tries again); the exchange's push then settles the order."""
+    if order.status is not OrderStatus.PENDING_CANCEL or not order.exchange_order_id:
+        return False
+    log.info("order %s is pending_cancel and working on the exchange: its cancel is sent again", order.id)
+    try:
+        await okx_client.trade.cancel_order(order.instrument_id, ord_id=order.exchange_order_id)
+    except OKXOrderAlreadyFinished:
+        return True  # canceled (or filled) meanwhile: its push or the reconciliation says which
+    except OKXError as exc:
+        log.warning("order %s: cancel sent again refused, left pending_cancel: %s", order.id, exc)
+        return False
+    return True
 
 
 def _fill_facts(order: Order, fill: okx.Fill) -> dict[str, Any]:

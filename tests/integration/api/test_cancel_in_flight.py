@@ -63,13 +63,13 @@ async def test_a_cancel_asked_while_the_order_is_on_its_way_is_sent_again_once_t
     assert await _settled(api, order_id, "canceled") == "canceled"
 
 
-@pytest.mark.parametrize("found_by", ["gap_fill", "poll"])
+@pytest.mark.parametrize("found_by", ["gap_fill", "poll", "push"])
 async def test_an_order_left_pending_cancel_while_the_exchange_has_it_working_is_canceled_by_the_tracker(
     api: Api, found_by: str
 ) -> None:
     """The service died between the cancel that found nothing and the exchange's answer to the place: the stored
     order is `pending_cancel` without an exchange id, and the exchange has it live. The tracker's start-up gap fill
-    (or its poll of orders never acknowledged) finds it and sends the cancel."""
+    (or its poll of orders never acknowledged, or the order's next push) finds it and sends the cancel."""
     trade = api.as_("trade")
     placed = await api.client.post(f"{BASE}/orders", json=LIMIT, headers=trade)
     assert placed.status_code == 201 and placed.json()["status"] == "live", placed.text
@@ -83,8 +83,11 @@ async def test_an_order_left_pending_cancel_while_the_exchange_has_it_working_is
 
     if found_by == "gap_fill":
         await tracker.track_open_orders()
-    else:
+    elif found_by == "poll":
         await tracker.reconcile(order_id)
+    else:
+        [live] = _on_exchange(api)
+        await tracker.apply_push({key: value for key, value in live.items() if key != "fills"})
 
     [on_exchange] = _on_exchange(api)
     assert on_exchange["state"] == "canceled"

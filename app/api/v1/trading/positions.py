@@ -35,7 +35,8 @@ async def sync_positions(
         await session.rollback()
     else:
         await session.commit()
-    positions = [PositionRead.model_validate(p) for p in await manager.marked_positions(runtime.risk.prices)]
+    # As stored: OKX's mark and unrealized PnL the sync has just written, for the derivatives it compared.
+    positions = [PositionRead.model_validate(p) for p in await manager.get_all_positions()]
     return PositionSyncResult(differences=differences, positions=positions)
 
 
