@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # Place, cancel and amend over a private WebSocket of their own (OKX's trading ops) while it is connected, by
     # REST otherwise: no HTTP request or signature per order, the same rate limits and answers.
     okx_orders_over_websocket: bool = True
+    # The part of OKX's rate limits this replica may use: OKX counts per account and instrument, not per
+    # connection, so with N replicas placing orders on one account set 1/N (1.0: one replica, or one serving).
+    okx_rate_limit_share: Annotated[float, Field(gt=0, le=1)] = 1.0
 
     # Risk limits of the spec (ExecutionRiskControl's config), in base units / quote units / fractions.
     risk_max_order_size: PositiveDecimal = Decimal("10")

@@ -24,6 +24,7 @@ from app.services.okx.constants import (
     LIVE_WS_PRIVATE_URL,
     LIVE_WS_PUBLIC_URL,
 )
+from app.services.okx.ratelimit import RateLimiter
 from app.services.okx.simulator import (
     SANDBOX_API_KEY,
     SANDBOX_PASSPHRASE,
@@ -107,6 +108,7 @@ async def open_exchange(settings: Settings) -> ExchangeConnection:
         passphrase=passphrase,
         base_url=rest_url,
         demo=settings.environment is Environment.DEMO,
+        rate_limiter=RateLimiter(share=settings.okx_rate_limit_share),
     )
     return ExchangeConnection(
         client=client,

@@ -108,6 +108,12 @@ def test_bad_values_name_the_variable(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("RISK_MAX_PRICE_DEVIATION", "1.5")
     with pytest.raises(SettingsError, match=r"^RISK_MAX_PRICE_DEVIATION: "):
         load_settings()
+    clean_env.delenv("RISK_MAX_PRICE_DEVIATION")
+    clean_env.setenv("OKX_RATE_LIMIT_SHARE", "0")
+    with pytest.raises(SettingsError, match=r"^OKX_RATE_LIMIT_SHARE: "):
+        load_settings()
+    clean_env.setenv("OKX_RATE_LIMIT_SHARE", "0.5")
+    assert load_settings().okx_rate_limit_share == 0.5
 
 
 def test_dotenv_file_is_read(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:

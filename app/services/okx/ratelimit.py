@@ -18,15 +18,24 @@ __all__ = ["RateLimiter"]
 
 
 class RateLimiter:
-    def __init__(self, *, enabled: bool = True, limits: dict[tuple[str, str], RateLimit] | None = None) -> None:
+    def __init__(
+        self, *, enabled: bool = True, limits: dict[tuple[str, str], RateLimit] | None = None, share: float = 1.0
+    ) -> None:
+        """`share`: the part of each of OKX's limits this process may use. OKX counts per account (and per
+        instrument), not per connection, so N replicas placing orders on one account each take 1/N (the setting
+        `OKX_RATE_LIMIT_SHARE`); at least one request per period is always allowed."""
+        if not 0 < share <= 1:
+            raise ValueError(f"share must be in (0, 1], not {share}")
         self.enabled = enabled
+        self.share = share
         self._limits = ENDPOINT_LIMITS if limits is None else limits
         self._buckets: dict[tuple[str, str, str], AsyncLimiter] = {}
 
     def _bucket(self, name: tuple[str, str, str], limit: RateLimit) -> AsyncLimiter:
         bucket = self._buckets.get(name)
         if bucket is None:
-            bucket = self._buckets[name] = AsyncLimiter(limit.requests, limit.period_s)
+            requests = max(1, int(limit.requests * self.share))
+            bucket = self._buckets[name] = AsyncLimiter(requests, limit.period_s)
         return bucket
 
     @staticmethod

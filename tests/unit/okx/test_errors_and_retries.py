@@ -409,6 +409,19 @@ async def test_limiter_waits_per_instrument_and_counts_batch_items() -> None:
     await asyncio.wait_for(third, 2.0)
 
 
+async def test_a_replica_given_half_of_okxs_limits_takes_half_of_every_bucket() -> None:
+    """Two replicas on one account, each with OKX_RATE_LIMIT_SHARE=0.5: together they stay within OKX's limits
+    (60 orders per 2 s per instrument, 1,000 new or amended orders per 2 s per account)."""
+    limiter = RateLimiter(share=0.5)
+
+    assert await limiter.try_acquire("POST", "/api/v5/trade/order", [{"instId": "BTC-USDT"}] * 1)
+    buckets = limiter._buckets  # noqa: SLF001 - the test reads the levels it filled
+    assert buckets[("POST", "/api/v5/trade/order", "BTC-USDT")].max_rate == 30
+    assert buckets[("POST", "order-rate-cap", "")].max_rate == 500
+    with pytest.raises(ValueError, match="share"):
+        RateLimiter(share=0)
+
+
 async def test_batch_items_are_counted_per_instrument_and_against_the_account_cap() -> None:
     limiter = RateLimiter()
     items = [{"instId": "BTC-USDT"}] * 15 + [{"instId": "ETH-USDT"}] * 5
